@@ -1,0 +1,102 @@
+"""One public op, several implementations: ``dynamic_conv1d(x, weight, padding_l, backend=...)``.
+
+Backends are chosen by name, as transformers chooses attention implementations. ``"auto"``
+picks by device and shape (see :func:`select_backend`) and never changes backend behind the
+caller's back: a backend that cannot run raises instead of falling back.
+"""
+
+from typing import Callable
+
+import torch
+
+from .band import dynamic_conv1d_band
+from .naive import dynamic_conv1d_naive
+from .shift import dynamic_conv1d_shift
+from .unfold import dynamic_conv1d_unfold
+
+
+def dynamic_conv1d_triton(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
+    """Triton GPU kernels (forward and backward); on the CPU only under ``TRITON_INTERPRET=1``."""
+    from .triton import dynamic_conv1d_triton as triton_op  # triton is an optional dependency
+
+    return triton_op(x, weight, padding_l)
+
+
+BACKENDS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = {
+    "naive": dynamic_conv1d_naive,
+    "unfold": dynamic_conv1d_unfold,
+    "shift": dynamic_conv1d_shift,
+    "band": dynamic_conv1d_band,
+    "triton": dynamic_conv1d_triton,
+}
+
+# Below this kernel size the band matrices are mostly padding and the shifted adds win
+# (measured with scripts/benchmark_ops.py on a 2-core CPU).
+_BAND_MIN_KERNEL_SIZE = 8
+
+
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def select_backend(x: torch.Tensor, weight: torch.Tensor) -> str:
+    """The backend ``"auto"`` runs: triton on CUDA when it is installed, else the fastest torch path."""
+    if x.is_cuda and triton_available():
+        return "triton"
+    return "band" if weight.shape[-1] >= _BAND_MIN_KERNEL_SIZE else "shift"
+
+
+def check_inputs(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> None:
+    """Raise ``ValueError`` naming the bad value unless x [B, T, C] and weight [B, T, H, K] fit together."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a [B, T, C] tensor, got {_describe(x)}")
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        raise ValueError(f"weight must be a [B, T, H, K] tensor, got {_describe(weight)}")
+    if weight.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"weight's [B, T] = {list(weight.shape[:2])} must match x's [B, T] = {list(x.shape[:2])}"
+        )
+    C, H, K = x.shape[2], weight.shape[2], weight.shape[3]
+    if H == 0 or C % H != 0:
+        raise ValueError(f"the number of heads H = {H} (weight.shape[2]) must divide the channels C = {C}")
+    if K == 0:
+        raise ValueError("the kernel size K = weight.shape[3] must be at least 1, got 0")
+    if isinstance(padding_l, bool) or not isinstance(padding_l, int) or not 0 <= padding_l < K:
+        raise ValueError(f"padding_l must be an int with 0 <= padding_l < K = {K}, got {padding_l!r}")
+    if not x.is_floating_point() or x.dtype != weight.dtype:
+        raise ValueError(
+            f"x and weight must share one floating dtype, got x {x.dtype} and weight {weight.dtype}"
+        )
+    if x.device != weight.device:
+        raise ValueError(f"x and weight must be on one device, got x on {x.device} and weight on {weight.device}")
+
+
+def _describe(t) -> str:
+    return f"shape {list(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def dynamic_conv1d(x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, backend: str = "auto") -> torch.Tensor:
+    """Dynamic 1D convolution with per-token, per-head kernels.
+
+    ``y[b, t, c] = sum_j weight[b, t, c // (C // H), j] * x[b, t + j - padding_l, c]``, with x = 0
+    outside [0, T).
+
+    Args:
+        x: [B, T, C] inputs.
+        weight: [B, T, H, K] taps, already normalised; head h serves channels h*C/H ... (h+1)*C/H - 1.
+        padding_l: taps to the left of the token: K // 2 centred, K - 1 causal; 0 <= padding_l < K.
+        backend: a key of :data:`BACKENDS`, or ``"auto"``.
+
+    Returns:
+        y: [B, T, C], dtype of x.
+    """
+    check_inputs(x, weight, padding_l)
+    if backend == "auto":
+        backend = select_backend(x, weight)
+    elif backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)} or 'auto'")
+    return BACKENDS[backend](x, weight, padding_l)
