@@ -1,0 +1,247 @@
+"""DynamicConv1d: per-token kernels whose left and right extents are learned per token and head.
+
+For every token t and head h the layer generates K tap logits ``a[t, h, :]`` (``kernel="dynamic"``;
+``"light"`` learns one kernel per head instead) and, with ``width="adaptive"``, a left extent
+``l in [0, P]`` and a right extent ``r in [0, K - 1 - P]``. A soft ramp of length rho (Adaptive
+Attention Span) turns taps off beyond the extents, inside the softmax::
+
+    m[t, h, j] = clamp((e + rho - |j - P|) / rho, 0, 1),  e = l for taps left of t, r for taps right
+    w[t, h, :] = softmax(a[t, h, :] + log m[t, h, :])     # taps with m = 0 get exactly 0
+
+so gradients reach the extents through the ramp, and taps beyond ``e + rho`` carry exact zeros,
+which the layer trims away before calling the op (``trim=True``).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import dynamic_conv1d
+
+KERNEL_MODES = ("dynamic", "light")
+WIDTH_MODES = ("adaptive", "fixed")
+
+
+@dataclass
+class DynamicConvOutput:
+    """What :class:`DynamicConv1d` returns.
+
+    Attributes:
+        hidden_states: [B, T, C] output.
+        left_extent: [B, T, H] how many taps each token and head looks to the left (P for fixed width).
+        right_extent: [B, T, H] the same to the right (0 when causal).
+        width_penalty: scalar, mean of (l + r) / (K - 1) over real tokens and heads; 0 for fixed
+            width, where there is nothing to learn. The model adds ``lambda * width_penalty`` to its loss.
+        conv_state: [B, K - 1, C] the last K - 1 conv inputs, when decoding incrementally, else None.
+    """
+
+    hidden_states: torch.Tensor
+    left_extent: torch.Tensor
+    right_extent: torch.Tensor
+    width_penalty: torch.Tensor
+    conv_state: torch.Tensor | None = None
+
+
+def ramp_mask(left: torch.Tensor, right: torch.Tensor, kernel_size: int, padding_l: int, ramp: float) -> torch.Tensor:
+    """Soft tap mask [..., K] from extents left, right [...]; the centre tap is always 1."""
+    offsets = torch.arange(kernel_size, device=left.device, dtype=left.dtype) - padding_l
+    extent = torch.where(offsets < 0, left.unsqueeze(-1), right.unsqueeze(-1))
+    return ((extent + ramp - offsets.abs()) / ramp).clamp(0.0, 1.0)
+
+
+class DynamicConv1d(nn.Module):
+    """Dynamic convolution over [B, T, C] with generated kernels of adaptive width.
+
+    The layer is fairseq's LightConv/DynamicConv sub-layer: input projection (optionally GLU), the
+    convolution, output projection.
+
+    Args:
+        hidden_size: channels C.
+        num_heads: kernel heads H; C // H channels share one kernel.
+        kernel_size: the largest kernel K.
+        causal: look only to the left (P = K - 1), for decoders; otherwise centred (P = K // 2).
+        kernel: ``"dynamic"`` (a kernel per token) or ``"light"`` (one learned kernel per head).
+        width: ``"adaptive"`` (learned left/right extents per token and head) or ``"fixed"`` (all K taps).
+        ramp: ramp length rho >= 1 of the soft width mask.
+        width_init: initial extents as a fraction of their maximum, in (0, 1).
+        glu: input projection to 2C followed by a GLU.
+        weight_dropout: DropConnect probability on the normalised taps.
+        bias: biases in the projections.
+        trim: drop taps that are zero for every token of a call before running the op.
+        backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        kernel_size: int,
+        *,
+        causal: bool = False,
+        kernel: str = "dynamic",
+        width: str = "adaptive",
+        ramp: float = 1.0,
+        width_init: float = 0.5,
+        glu: bool = False,
+        weight_dropout: float = 0.0,
+        bias: bool = True,
+        trim: bool = True,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout)
+        self.hidden_size, self.num_heads, self.kernel_size = hidden_size, num_heads, kernel_size
+        self.causal, self.kernel, self.width = causal, kernel, width
+        self.padding_l = kernel_size - 1 if causal else kernel_size // 2
+        self.ramp, self.weight_dropout, self.trim, self.backend = ramp, weight_dropout, trim, backend
+        self.glu = glu
+
+        self.input_proj = nn.Linear(hidden_size, 2 * hidden_size if glu else hidden_size, bias=bias)
+        if kernel == "dynamic":
+            self.kernel_proj = nn.Linear(hidden_size, num_heads * kernel_size, bias=bias)
+        else:
+            self.kernel_weight = nn.Parameter(torch.empty(num_heads, kernel_size))
+            nn.init.xavier_uniform_(self.kernel_weight)
+        if width == "adaptive":
+            # One extent per head to the left, and one to the right unless causal.
+            self.width_proj = nn.Linear(hidden_size, num_heads * (1 if causal else 2))
+            nn.init.normal_(self.width_proj.weight, std=0.02)
+            nn.init.constant_(self.width_proj.bias, math.log(width_init / (1 - width_init)))
+        self.output_proj = nn.Linear(hidden_size, hidden_size, bias=bias)
+
+    @property
+    def max_left(self) -> int:
+        return self.padding_l
+
+    @property
+    def max_right(self) -> int:
+        return self.kernel_size - 1 - self.padding_l
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        """Zero decoding state [B, K - 1, C]: the zero padding before the first token."""
+        return torch.zeros(batch_size, self.kernel_size - 1, self.hidden_size, device=device, dtype=dtype)
+
+    @staticmethod
+    def reorder_state(conv_state: torch.Tensor, beam_idx: torch.Tensor) -> torch.Tensor:
+        """Select the states [B, K - 1, C] of the surviving beams."""
+        return conv_state.index_select(0, beam_idx.to(conv_state.device))
+
+    def extents(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left and right extents [B, T, H] (at least float32) from conv inputs u [B, T, C]."""
+        B, T, _ = u.shape
+        if self.width == "fixed":
+            full = u.new_ones(B, T, self.num_heads, dtype=_math_dtype(u))
+            return full * self.max_left, full * self.max_right
+        gates = torch.sigmoid(self.width_proj(u).to(_math_dtype(u))).view(B, T, self.num_heads, -1)
+        left = gates[..., 0] * self.max_left
+        right = gates[..., 1] * self.max_right if not self.causal else torch.zeros_like(left)
+        return left, right
+
+    def taps(self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Normalised taps [B, T, H, K] (at least float32) from conv inputs u [B, T, C] and extents [B, T, H]."""
+        B, T, _ = u.shape
+        H, K = self.num_heads, self.kernel_size
+        if self.kernel == "dynamic":
+            logits = self.kernel_proj(u).to(_math_dtype(u)).view(B, T, H, K)
+        else:
+            logits = self.kernel_weight.to(_math_dtype(u)).expand(B, T, H, K)
+        if self.width == "adaptive":
+            mask = ramp_mask(left, right, K, self.padding_l, self.ramp)
+            # log(0) = -inf switches a tap off exactly; the clamp keeps log's gradient finite there.
+            logits = torch.where(mask > 0, logits + torch.log(mask.clamp_min(1e-30)), float("-inf"))
+        weight = torch.softmax(logits, dim=-1)
+        return F.dropout(weight, self.weight_dropout, self.training)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        conv_state: torch.Tensor | None = None,
+        use_cache: bool = False,
+    ) -> DynamicConvOutput:
+        """
+        Args:
+            hidden_states: [B, T, C].
+            attention_mask: [B, T], 1 for tokens and 0 for padding; padded positions contribute nothing.
+            conv_state: [B, K - 1, C] from the previous step (causal only); None starts from zeros.
+            use_cache: return the new state, to feed the next step (one or several tokens).
+
+        Returns:
+            :class:`DynamicConvOutput`.
+        """
+        incremental = use_cache or conv_state is not None
+        if incremental and not self.causal:
+            raise ValueError("incremental decoding (conv_state / use_cache) needs a causal DynamicConv1d")
+        u = self.input_proj(hidden_states)
+        if self.glu:
+            u = F.glu(u, dim=-1)
+        if attention_mask is not None:
+            u = u * attention_mask.unsqueeze(-1).to(u.dtype)
+
+        left, right = self.extents(u)
+        weight = self.taps(u, left, right).to(u.dtype)
+        padding_l = self.padding_l
+        if self.trim and self.width == "adaptive":
+            weight, padding_l = _trim_inactive_taps(weight, padding_l)
+
+        new_state = None
+        if incremental:
+            if conv_state is None:
+                conv_state = self.init_state(u.shape[0], u.device, u.dtype)
+            # Run the op over [state, new tokens]; the state rows only serve as left context.
+            u = torch.cat([conv_state.to(u.dtype), u], dim=1)
+            weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
+            new_state = u[:, u.shape[1] - (self.kernel_size - 1) :]
+        y = dynamic_conv1d(u, weight, padding_l, backend=self.backend)
+        if incremental:
+            y = y[:, self.kernel_size - 1 :]
+        return DynamicConvOutput(
+            hidden_states=self.output_proj(y),
+            left_extent=left,
+            right_extent=right,
+            width_penalty=self._width_penalty(left, right, attention_mask),
+            conv_state=new_state,
+        )
+
+    def _width_penalty(self, left, right, attention_mask) -> torch.Tensor:
+        if self.width == "fixed" or self.kernel_size == 1:
+            return left.new_zeros(())
+        width = (left + right) / (self.kernel_size - 1)
+        if attention_mask is None:
+            return width.mean()
+        mask = attention_mask.to(width.dtype).unsqueeze(-1).expand_as(width)
+        return (width * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def _math_dtype(u: torch.Tensor) -> torch.dtype:
+    """Softmax and width math run in float32 under half precision (float64 stays float64)."""
+    return torch.promote_types(u.dtype, torch.float32)
+
+
+def _trim_inactive_taps(weight: torch.Tensor, padding_l: int) -> tuple[torch.Tensor, int]:
+    """Drop the outer taps that are zero for every token and head: weight [B, T, H, K] -> [B, T, H, K']."""
+    active = (weight != 0).flatten(0, 2).any(dim=0)
+    active[padding_l] = True  # the centre tap is always on; this also keeps empty batches valid
+    taps = active.nonzero().squeeze(-1)
+    first, last = int(taps[0]), int(taps[-1])
+    return weight[..., first : last + 1], padding_l - first
+
+
+def _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout):
+    if num_heads < 1 or hidden_size % num_heads != 0:
+        raise ValueError(f"num_heads = {num_heads} must be >= 1 and divide hidden_size = {hidden_size}")
+    if kernel_size < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+    if kernel not in KERNEL_MODES:
+        raise ValueError(f"kernel must be one of {KERNEL_MODES}, got {kernel!r}")
+    if width not in WIDTH_MODES:
+        raise ValueError(f"width must be one of {WIDTH_MODES}, got {width!r}")
+    if not ramp >= 1.0:
+        raise ValueError(f"ramp must be >= 1, got {ramp}")
+    if not 0.0 < width_init < 1.0:
+        raise ValueError(f"width_init must be in (0, 1), got {width_init}")
+    if not 0.0 <= weight_dropout < 1.0:
+        raise ValueError(f"weight_dropout must be in [0, 1), got {weight_dropout}")

@@ -1,0 +1,226 @@
+"""DynamicConv1d: padding, causality, incremental decoding, widths, trimming, DynamicConv equivalence."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dynconv_nlp.layers import DynamicConv1d, ramp_mask
+from dynconv_nlp.ops.naive import dynamic_conv1d_naive
+
+C, H = 16, 4
+
+
+def _layer(kernel_size=7, seed=0, **options):
+    torch.manual_seed(seed)
+    return DynamicConv1d(C, H, kernel_size, **options).double().eval()
+
+
+def _x(B, T, seed=1):
+    return torch.randn(B, T, C, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kernel", ["dynamic", "light"])
+@pytest.mark.parametrize("width", ["adaptive", "fixed"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_padded_batch_equals_each_sequence_alone(kernel, width, causal):
+    layer = _layer(kernel=kernel, width=width, causal=causal, glu=True)
+    lengths = [9, 4, 1]
+    x = _x(len(lengths), max(lengths))
+    mask = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+        x[i, n:] = 1e3  # padding garbage must not leak into real positions
+    batched = layer(x, attention_mask=mask)
+    for i, n in enumerate(lengths):
+        alone = layer(x[i : i + 1, :n])
+        torch.testing.assert_close(batched.hidden_states[i, :n], alone.hidden_states[0])
+        torch.testing.assert_close(batched.left_extent[i, :n], alone.left_extent[0])
+
+
+def test_width_penalty_ignores_padding():
+    layer = _layer()
+    x = _x(1, 5)
+    padded = torch.cat([x, 100 * torch.ones(1, 3, C, dtype=x.dtype)], dim=1)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]])
+    torch.testing.assert_close(layer(padded, mask).width_penalty, layer(x).width_penalty)
+
+
+@pytest.mark.parametrize("width", ["adaptive", "fixed"])
+def test_causal_output_never_depends_on_later_inputs(width):
+    layer = _layer(kernel_size=5, causal=True, width=width)
+    T = 8
+    x = _x(2, T).requires_grad_()
+    y = layer(x).hidden_states
+    for t in range(T):
+        (grad,) = torch.autograd.grad(y[:, t].sum(), x, retain_graph=True)
+        assert torch.all(grad[:, t + 1 :] == 0), f"output {t} depends on a later input"
+        assert grad[:, t].abs().sum() > 0
+
+
+@pytest.mark.parametrize("chunks", [[1] * 10, [3, 1, 4, 2], [10], [2, 8]])
+@pytest.mark.parametrize("kernel_size", [1, 4, 7])
+def test_incremental_decoding_equals_full_sequence(chunks, kernel_size):
+    layer = _layer(kernel_size=kernel_size, causal=True, glu=True)
+    x = _x(3, sum(chunks))
+    full = layer(x).hidden_states
+    state, outputs, start = None, [], 0
+    for n in chunks:
+        out = layer(x[:, start : start + n], conv_state=state, use_cache=True)
+        state, start = out.conv_state, start + n
+        assert state.shape == (3, kernel_size - 1, C), "the state must keep a constant size"
+        outputs.append(out.hidden_states)
+    torch.testing.assert_close(torch.cat(outputs, dim=1), full)
+
+
+def test_reorder_state_selects_beams():
+    state = torch.arange(3.0).view(3, 1, 1).expand(3, 2, 4)
+    reordered = DynamicConv1d.reorder_state(state, torch.tensor([2, 2, 0]))
+    assert reordered[:, 0, 0].tolist() == [2.0, 2.0, 0.0]
+
+
+def test_incremental_decoding_needs_causal():
+    with pytest.raises(ValueError, match="needs a causal DynamicConv1d"):
+        _layer()(_x(1, 2), use_cache=True)
+
+
+def test_ramp_gradient_is_nonzero_only_inside_the_ramp():
+    # P = 5, left extent 2.3, ramp 1: taps at distance <= 2 are on, distance 3 is inside the ramp.
+    left = torch.tensor([2.3], dtype=torch.float64, requires_grad=True)
+    right = torch.tensor([0.0], dtype=torch.float64)
+    mask = ramp_mask(left, right, kernel_size=11, padding_l=5, ramp=1.0)[0]
+    assert mask[[3, 4, 5]].tolist() == [1.0, 1.0, 1.0]
+    torch.testing.assert_close(mask[2], torch.tensor(0.3, dtype=torch.float64))
+    assert torch.all(mask[:2] == 0) and torch.all(mask[6:] == 0)  # right extent 0: nothing to the right
+    grads = [torch.autograd.grad(mask[j], left, retain_graph=True)[0].item() for j in range(11)]
+    assert grads[2] == pytest.approx(1.0)
+    assert all(g == 0 for j, g in enumerate(grads) if j != 2)
+
+
+def test_width_gradients_reach_the_width_projection_from_the_output():
+    layer = _layer(kernel_size=9, ramp=2.0)
+    layer(_x(2, 6)).hidden_states.pow(2).sum().backward()
+    assert layer.width_proj.weight.grad.abs().sum() > 0
+    assert layer.width_proj.bias.grad.abs().sum() > 0
+
+
+def test_zero_extents_leave_only_the_centre_tap():
+    layer = _layer(kernel_size=7)
+    with torch.no_grad():
+        layer.width_proj.weight.zero_()
+        layer.width_proj.bias.fill_(-100.0)  # sigmoid -> 0, so l = r = 0
+    u = _x(2, 5)
+    left, right = layer.extents(u)
+    taps = layer.taps(u, left, right)
+    expected = torch.zeros_like(taps)
+    expected[..., layer.padding_l] = 1
+    assert torch.equal(taps, expected)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("bias", [-3.0, 0.0, 3.0])
+def test_trimmed_and_untrimmed_taps_give_identical_outputs(causal, bias):
+    trimmed = _layer(kernel_size=15, causal=causal, trim=True)
+    full = _layer(kernel_size=15, causal=causal, trim=False)
+    with torch.no_grad():
+        for layer in (trimmed, full):
+            layer.width_proj.bias.fill_(bias)
+    x = _x(2, 12).requires_grad_()
+    y_trimmed, y_full = trimmed(x).hidden_states, full(x).hidden_states
+    torch.testing.assert_close(y_trimmed, y_full, atol=1e-12, rtol=0)
+    (g_trimmed,) = torch.autograd.grad(y_trimmed.sum(), x)
+    (g_full,) = torch.autograd.grad(y_full.sum(), x)
+    torch.testing.assert_close(g_trimmed, g_full, atol=1e-12, rtol=0)
+
+
+def test_trimming_drops_the_inactive_taps(monkeypatch):
+    layer = _layer(kernel_size=15)
+    with torch.no_grad():
+        layer.width_proj.weight.zero_()
+        layer.width_proj.bias.fill_(-2.0)  # extents 7 * sigmoid(-2) = 0.83 -> one tap each side
+    seen = {}
+
+    def spy(x, weight, padding_l, *, backend):
+        seen["K"], seen["padding_l"] = weight.shape[-1], padding_l
+        return dynamic_conv1d_naive(x, weight, padding_l)
+
+    monkeypatch.setattr("dynconv_nlp.layers.dynamic_conv.dynamic_conv1d", spy)
+    layer(_x(1, 6))
+    assert seen == {"K": 3, "padding_l": 1}
+
+
+def test_fixed_dynamic_is_exactly_dynamicconv():
+    # fairseq's DynamicConv: softmax over all K generated taps, no mask.
+    layer = _layer(kernel_size=7, width="fixed", kernel="dynamic")
+    x = _x(2, 9)
+    u = layer.input_proj(x)
+    weight = torch.softmax(layer.kernel_proj(u).view(2, 9, H, 7), dim=-1)
+    expected = layer.output_proj(dynamic_conv1d_naive(u, weight, 3))
+    out = layer(x)
+    torch.testing.assert_close(out.hidden_states, expected)
+    assert torch.all(out.left_extent == 3) and torch.all(out.right_extent == 3)
+    assert out.width_penalty == 0
+
+
+def test_fixed_light_uses_one_kernel_for_every_token():
+    layer = _layer(kernel_size=5, width="fixed", kernel="light")
+    u = _x(2, 6)
+    taps = layer.taps(u, *layer.extents(u))
+    torch.testing.assert_close(taps, torch.softmax(layer.kernel_weight, -1).expand_as(taps))
+
+
+def test_adaptive_taps_sum_to_one_and_are_zero_outside_the_extents():
+    layer = _layer(kernel_size=15, ramp=2.0)
+    u = _x(2, 10)
+    left, right = layer.extents(u)
+    taps = layer.taps(u, left, right)
+    torch.testing.assert_close(taps.sum(-1), torch.ones_like(taps[..., 0]))
+    offsets = torch.arange(15) - layer.padding_l
+    outside = torch.where(offsets < 0, -offsets >= left[..., None] + 2.0, offsets >= right[..., None] + 2.0)
+    assert torch.all(taps[outside] == 0)
+    assert torch.all((left >= 0) & (left <= 7) & (right >= 0) & (right <= 7))
+
+
+def test_weight_dropout_zeroes_taps_in_training_only():
+    layer = _layer(kernel_size=7, width="fixed", weight_dropout=0.5)
+    u = _x(4, 20)
+    layer.train()
+    taps = layer.taps(u, *layer.extents(u))
+    assert (taps == 0).float().mean() > 0.3
+    layer.eval()
+    assert torch.all(layer.taps(u, *layer.extents(u)) > 0)
+
+
+def test_glu_input_projection_doubles_then_gates():
+    layer = _layer(glu=True)
+    assert layer.input_proj.out_features == 2 * C
+    x = _x(1, 3)
+    u = F.glu(layer.input_proj(x), dim=-1)
+    left, _ = layer.extents(u)
+    torch.testing.assert_close(layer(x).left_extent, left)
+
+
+def test_bf16_layer_runs_softmax_in_fp32():
+    layer = _layer(kernel_size=7).float().to(torch.bfloat16)
+    x = _x(2, 5).to(torch.bfloat16)
+    out = layer(x)
+    assert out.hidden_states.dtype == torch.bfloat16
+    assert out.left_extent.dtype == torch.float32
+    assert torch.isfinite(out.hidden_states.float()).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_heads=3), r"num_heads = 3 must be >= 1 and divide hidden_size = 16"),
+        (dict(kernel_size=0), r"kernel_size must be >= 1, got 0"),
+        (dict(kernel="heavy"), r"kernel must be one of .*, got 'heavy'"),
+        (dict(width="wide"), r"width must be one of .*, got 'wide'"),
+        (dict(ramp=0.5), r"ramp must be >= 1, got 0.5"),
+        (dict(width_init=1.0), r"width_init must be in \(0, 1\), got 1.0"),
+        (dict(weight_dropout=1.0), r"weight_dropout must be in \[0, 1\), got 1.0"),
+    ],
+)
+def test_bad_settings_raise(kwargs, match):
+    settings = dict(hidden_size=C, num_heads=H, kernel_size=7) | kwargs
+    with pytest.raises(ValueError, match=match):
+        DynamicConv1d(**settings)
