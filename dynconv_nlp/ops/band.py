@@ -13,8 +13,11 @@ import torch.nn.functional as F
 
 
 def default_tile(kernel_size: int) -> int:
-    """Tokens per tile: about K, so that the band is half full, and at least 16 for GEMM efficiency."""
-    return max(16, kernel_size)
+    """Tokens per tile: about K, so that the band is half full, and at least 32 for GEMM efficiency.
+
+    Measured on a 2-core CPU (C = 512, H = 8): L = 32 beats 8, 16 and 64 for K in 3 ... 31.
+    """
+    return max(32, kernel_size)
 
 
 def _band_view(buffer: torch.Tensor, kernel_size: int) -> torch.Tensor:
