@@ -224,3 +224,20 @@ def test_bad_settings_raise(kwargs, match):
     settings = dict(hidden_size=C, num_heads=H, kernel_size=7) | kwargs
     with pytest.raises(ValueError, match=match):
         DynamicConv1d(**settings)
+
+
+@pytest.mark.parametrize("backend", ["naive", "unfold", "shift", "band", "triton"])
+def test_every_backend_gives_the_same_layer_output_and_gradients(backend):
+    if backend == "triton":
+        pytest.importorskip("triton")
+    device = "cuda" if backend == "triton" and torch.cuda.is_available() else "cpu"
+    reference = _layer(kernel_size=9, backend="naive").float().to(device)
+    layer = _layer(kernel_size=9, backend=backend).float().to(device)
+    x = _x(2, 11).float().to(device).requires_grad_()
+    mask = torch.tensor([[1] * 11, [1] * 6 + [0] * 5], device=device)
+    outputs = []
+    for module in (reference, layer):
+        y = module(x, mask).hidden_states
+        outputs.append((y, *torch.autograd.grad(y.sum(), (x, module.kernel_proj.weight))))
+    for actual, expected in zip(outputs[1], outputs[0]):
+        torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
