@@ -44,9 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    half = args.kernel_size // 2
-    if any(abs(o) > half for o in args.offsets):
-        parser.error(f"--offsets must lie in [-{half}, {half}] for kernel_size {args.kernel_size}")
+    # A centred kernel reaches K // 2 taps to the left and K - 1 - K // 2 to the right.
+    max_left, max_right = args.kernel_size // 2, args.kernel_size - 1 - args.kernel_size // 2
+    if any(not -max_left <= o <= max_right for o in args.offsets):
+        parser.error(f"--offsets must lie in [-{max_left}, {max_right}] for kernel_size {args.kernel_size}")
     return args
 
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     left, right = out.left_extent.mean((0, 1)), out.right_extent.mean((0, 1))
     print(f"\nheld-out mse {F.mse_loss(out.hidden_states, target).item():.4f}")
     need_left, need_right = max(0, -min(args.offsets)), max(0, max(args.offsets))
-    print(f"needed extents: left {need_left}, right {need_right} (of at most {layer.max_left} each side)")
+    print(f"needed extents: left {need_left}, right {need_right} (at most {layer.max_left} left, {layer.max_right} right)")
     print("head  learned left  learned right")
     for h in range(args.num_heads):
         print(f"{h:4d}  {left[h]:12.2f}  {right[h]:13.2f}")

@@ -76,8 +76,21 @@ class CrossAttention(nn.Module):
         """Encoder states [B, S, C] -> key, value [B, heads, S, C // heads]."""
         return self._heads(self.k_proj(encoder_hidden_states)), self._heads(self.v_proj(encoder_hidden_states))
 
-    def forward(self, hidden_states, key_value, encoder_attention_mask=None) -> torch.Tensor:
-        """hidden_states [B, T, C], key_value from :meth:`key_value`, encoder_attention_mask [B, S] (1 = token)."""
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        key_value: tuple[torch.Tensor, torch.Tensor],
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """
+        Args:
+            hidden_states: [B, T, C] decoder states (the queries).
+            key_value: (key, value), each [B, heads, S, C // heads], from :meth:`key_value`.
+            encoder_attention_mask: [B, S], 1 for encoder tokens and 0 for padding.
+
+        Returns:
+            [B, T, C].
+        """
         B, T, C = hidden_states.shape
         mask = None
         if encoder_attention_mask is not None:

@@ -9,7 +9,7 @@ Attention Span) turns taps off beyond the extents, inside the softmax::
     w[t, h, :] = softmax(a[t, h, :] + log m[t, h, :])     # taps with m = 0 get exactly 0
 
 so gradients reach the extents through the ramp, and taps beyond ``e + rho`` carry exact zeros,
-which the layer trims away before calling the op (``trim=True``).
+which the layer trims away before calling the op (``trim=True``, on the CPU).
 """
 
 import math
@@ -45,9 +45,15 @@ class DynamicConvOutput:
     conv_state: torch.Tensor | None = None
 
 
-def ramp_mask(left: torch.Tensor, right: torch.Tensor, kernel_size: int, padding_l: int, ramp: float) -> torch.Tensor:
-    """Soft tap mask [..., K] from extents left, right [...]; the centre tap is always 1."""
-    offsets = torch.arange(kernel_size, device=left.device, dtype=left.dtype) - padding_l
+def ramp_mask(
+    left: torch.Tensor, right: torch.Tensor, kernel_size: int, padding_l: int, ramp: float, tap_range: range | None = None
+) -> torch.Tensor:
+    """Soft tap mask [..., len(tap_range)] (default all K taps) from extents left, right [...].
+
+    The centre tap is always 1; a tap at distance d is on (mask > 0) exactly where d < extent + ramp.
+    """
+    tap_range = tap_range or range(kernel_size)
+    offsets = torch.arange(tap_range.start, tap_range.stop, device=left.device, dtype=left.dtype) - padding_l
     extent = torch.where(offsets < 0, left.unsqueeze(-1), right.unsqueeze(-1))
     return ((extent + ramp - offsets.abs()) / ramp).clamp(0.0, 1.0)
 
@@ -69,8 +75,12 @@ class DynamicConv1d(nn.Module):
         width_init: initial extents as a fraction of their maximum, in (0, 1).
         glu: input projection to 2C followed by a GLU.
         weight_dropout: DropConnect probability on the normalised taps.
-        bias: biases in the projections.
-        trim: drop taps that are zero for every token of a call before running the op.
+        bias: biases in the input, kernel and output projections (the width projection always has
+            one: it sets the initial extents).
+        trim: on the CPU, skip the outer taps that are off for every token of a call: they are
+            neither generated nor convolved. Finding them reads the largest extents back to the
+            host; on CUDA that sync would stall the GPU, so nothing is trimmed there (the triton
+            kernels skip all-zero taps per tile of tokens instead).
         backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
     """
 
@@ -94,7 +104,7 @@ class DynamicConv1d(nn.Module):
         super().__init__()
         _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout)
         self.hidden_size, self.num_heads, self.kernel_size = hidden_size, num_heads, kernel_size
-        self.causal, self.kernel, self.width = causal, kernel, width
+        self.causal, self.kernel_type, self.width_mode = causal, kernel, width
         self.padding_l = kernel_size - 1 if causal else kernel_size // 2
         self.ramp, self.weight_dropout, self.trim, self.backend = ramp, weight_dropout, trim, backend
         self.glu = glu
@@ -132,24 +142,47 @@ class DynamicConv1d(nn.Module):
     def extents(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Left and right extents [B, T, H] (at least float32) from conv inputs u [B, T, C]."""
         B, T, _ = u.shape
-        if self.width == "fixed":
+        if self.width_mode == "fixed":
             full = u.new_ones(B, T, self.num_heads, dtype=_math_dtype(u))
             return full * self.max_left, full * self.max_right
-        gates = torch.sigmoid(self.width_proj(u).to(_math_dtype(u))).view(B, T, self.num_heads, -1)
+        sides = 1 if self.causal else 2
+        gates = torch.sigmoid(self.width_proj(u).to(_math_dtype(u))).reshape(B, T, self.num_heads, sides)
         left = gates[..., 0] * self.max_left
         right = gates[..., 1] * self.max_right if not self.causal else torch.zeros_like(left)
         return left, right
 
-    def taps(self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """Normalised taps [B, T, H, K] (at least float32) from conv inputs u [B, T, C] and extents [B, T, H]."""
+    def active_taps(self, left: torch.Tensor, right: torch.Tensor) -> range:
+        """The taps that are on for at least one token and head, given extents [B, T, H].
+
+        A tap at distance d is on where d < extent + ramp (:func:`ramp_mask`), so the largest extents
+        decide. Reads two numbers back to the host.
+        """
+        P = self.padding_l
+        if self.width_mode == "fixed":
+            return range(self.kernel_size)
+        if left.numel() == 0:
+            return range(P, P + 1)
+        # Same float arithmetic as ramp_mask, so the range is exact: d < e + ramp <=> d <= ceil(e + ramp) - 1.
+        reach = torch.ceil(torch.stack([left.max(), right.max()]) + self.ramp) - 1
+        n_left, n_right = (int(n) for n in reach.tolist())
+        return range(P - min(n_left, self.max_left), P + min(n_right, self.max_right) + 1)
+
+    def taps(self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor, tap_range: range | None = None) -> torch.Tensor:
+        """Normalised taps [B, T, H, K'] (at least float32) from conv inputs u [B, T, C] and extents [B, T, H].
+
+        ``tap_range`` (default all K) selects the taps to compute; taps outside it must be off for
+        every token (see :meth:`active_taps`), so that the softmax is unchanged.
+        """
         B, T, _ = u.shape
         H, K = self.num_heads, self.kernel_size
-        if self.kernel == "dynamic":
+        tap_range = tap_range or range(K)
+        if self.kernel_type == "dynamic":
             logits = self.kernel_proj(u).to(_math_dtype(u)).view(B, T, H, K)
         else:
             logits = self.kernel_weight.to(_math_dtype(u)).expand(B, T, H, K)
-        if self.width == "adaptive":
-            mask = ramp_mask(left, right, K, self.padding_l, self.ramp)
+        logits = logits[..., tap_range.start : tap_range.stop]
+        if self.width_mode == "adaptive":
+            mask = ramp_mask(left, right, K, self.padding_l, self.ramp, tap_range)
             # log(0) = -inf switches a tap off exactly; the clamp keeps log's gradient finite there.
             logits = torch.where(mask > 0, logits + torch.log(mask.clamp_min(1e-30)), float("-inf"))
         weight = torch.softmax(logits, dim=-1)
@@ -166,8 +199,10 @@ class DynamicConv1d(nn.Module):
         Args:
             hidden_states: [B, T, C].
             attention_mask: [B, T], 1 for tokens and 0 for padding; padded positions contribute nothing.
-            conv_state: [B, K - 1, C] from the previous step (causal only); None starts from zeros.
-            use_cache: return the new state, to feed the next step (one or several tokens).
+            conv_state: [B, K - 1, C] from the previous step (causal only). Giving it means decoding
+                incrementally: the output carries the next state.
+            use_cache: decode incrementally from zeros when no ``conv_state`` is given, and return
+                the next state to feed the next step (one or several tokens per step).
 
         Returns:
             :class:`DynamicConvOutput`.
@@ -179,13 +214,15 @@ class DynamicConv1d(nn.Module):
         if self.glu:
             u = F.glu(u, dim=-1)
         if attention_mask is not None:
-            u = u * attention_mask.unsqueeze(-1).to(u.dtype)
+            # masked_fill, not a product: NaN or inf in padded rows must not leak through 0 * x.
+            u = u.masked_fill(~attention_mask.bool().unsqueeze(-1), 0.0)
 
         left, right = self.extents(u)
-        weight = self.taps(u, left, right).to(u.dtype)
-        padding_l = self.padding_l
-        if self.trim and self.width == "adaptive":
-            weight, padding_l = _trim_inactive_taps(weight, padding_l)
+        tap_range = range(self.kernel_size)
+        if self.trim and not u.is_cuda:
+            tap_range = self.active_taps(left, right)
+        weight = self.taps(u, left, right, tap_range).to(u.dtype)
+        padding_l = self.padding_l - tap_range.start
 
         new_state = None
         if incremental:
@@ -194,7 +231,8 @@ class DynamicConv1d(nn.Module):
             # Run the op over [state, new tokens]; the state rows only serve as left context.
             u = torch.cat([conv_state.to(u.dtype), u], dim=1)
             weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
-            new_state = u[:, u.shape[1] - (self.kernel_size - 1) :]
+            # A copy, not a view: a view would keep every step's whole input alive.
+            new_state = u[:, u.shape[1] - (self.kernel_size - 1) :].clone()
         y = dynamic_conv1d(u, weight, padding_l, backend=self.backend)
         if incremental:
             y = y[:, self.kernel_size - 1 :]
@@ -207,7 +245,7 @@ class DynamicConv1d(nn.Module):
         )
 
     def _width_penalty(self, left, right, attention_mask) -> torch.Tensor:
-        if self.width == "fixed" or self.kernel_size == 1:
+        if self.width_mode == "fixed" or self.kernel_size == 1:
             return left.new_zeros(())
         width = (left + right) / (self.kernel_size - 1)
         if attention_mask is None:
@@ -219,15 +257,6 @@ class DynamicConv1d(nn.Module):
 def _math_dtype(u: torch.Tensor) -> torch.dtype:
     """Softmax and width math run in float32 under half precision (float64 stays float64)."""
     return torch.promote_types(u.dtype, torch.float32)
-
-
-def _trim_inactive_taps(weight: torch.Tensor, padding_l: int) -> tuple[torch.Tensor, int]:
-    """Drop the outer taps that are zero for every token and head: weight [B, T, H, K] -> [B, T, H, K']."""
-    active = (weight != 0).flatten(0, 2).any(dim=0)
-    active[padding_l] = True  # the centre tap is always on; this also keeps empty batches valid
-    taps = active.nonzero().squeeze(-1)
-    first, last = int(taps[0]), int(taps[-1])
-    return weight[..., first : last + 1], padding_l - first
 
 
 def _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout):

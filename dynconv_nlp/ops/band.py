@@ -3,8 +3,9 @@
 For a tile of L tokens and one head, the outputs are ``band [L, L + K - 1] @ window [L + K - 1, R]``
 where row i of ``band`` holds token i's K taps starting at column i. The band is written through
 an ``as_strided`` view of a zeroed buffer (row stride L + K, so element (i, i + j) is tap j), and the
-kernel gradient is read back through the same view. The matmuls waste (L + K - 1) / K of the
-multiply-adds on zeros, but run at GEMM speed instead of memory speed.
+kernel gradient is read back through the same view. A fraction (L - 1) / (L + K - 1) of the
+band is zeros, so the matmuls waste that share of their multiply-adds, but they run at GEMM speed
+instead of memory speed.
 Half-precision inputs are computed in float32.
 """
 
@@ -56,7 +57,8 @@ def _band(weight: torch.Tensor, L: int, n_tiles: int) -> torch.Tensor:
     return band
 
 
-def band_forward(x, weight, padding_l, tile):
+def band_forward(x: torch.Tensor, weight: torch.Tensor, padding_l: int, tile: int) -> torch.Tensor:
+    """x [B, T, C], weight [B, T, H, K] (contiguous, same dtype) -> y [B, T, C], ``tile`` tokens per matmul."""
     B, T, C = x.shape
     H, K = weight.shape[2], weight.shape[3]
     n_tiles = -(-T // tile)
@@ -64,7 +66,8 @@ def band_forward(x, weight, padding_l, tile):
     return _untile(y, T).reshape(B, T, C)
 
 
-def band_backward(grad_y, x, weight, padding_l, tile):
+def band_backward(grad_y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding_l: int, tile: int):
+    """Gradients of :func:`band_forward` w.r.t. x [B, T, C] and weight [B, T, H, K], from grad_y [B, T, C]."""
     B, T, C = x.shape
     H, K = weight.shape[2], weight.shape[3]
     L, W = tile, tile + K - 1
@@ -95,7 +98,8 @@ class _BandDynamicConv1d(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
-        grad_x, grad_w = band_backward(grad_y.contiguous(), x, weight, ctx.padding_l, ctx.tile)
+        with torch.autocast(x.device.type, enabled=False):  # backward runs under the caller's autocast
+            grad_x, grad_w = band_backward(grad_y.contiguous(), x, weight, ctx.padding_l, ctx.tile)
         return grad_x, grad_w, None, None
 
 

@@ -95,8 +95,13 @@ def dynamic_conv1d(x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, bac
         y: [B, T, C], dtype of x.
     """
     check_inputs(x, weight, padding_l)
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)} or 'auto'")
+    if x.numel() == 0:
+        # B, T or C is 0: y is empty too. Multiplying keeps the (zero) gradients flowing to both inputs.
+        return x * weight.sum()
     if backend == "auto":
         backend = select_backend(x, weight)
-    elif backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)} or 'auto'")
-    return BACKENDS[backend](x, weight, padding_l)
+    # The op keeps its inputs' precision: autocast would otherwise run the matmuls in half.
+    with torch.autocast(x.device.type, enabled=False):
+        return BACKENDS[backend](x, weight, padding_l)

@@ -58,7 +58,8 @@ class _ShiftDynamicConv1d(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         x, weight = ctx.saved_tensors
-        grad_x, grad_w = shift_backward(grad_y.contiguous(), x, weight, ctx.padding_l)
+        with torch.autocast(x.device.type, enabled=False):  # backward runs under the caller's autocast
+            grad_x, grad_w = shift_backward(grad_y.contiguous(), x, weight, ctx.padding_l)
         return grad_x, grad_w, None
 
 

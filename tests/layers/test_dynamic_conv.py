@@ -22,19 +22,44 @@ def _x(B, T, seed=1):
 @pytest.mark.parametrize("kernel", ["dynamic", "light"])
 @pytest.mark.parametrize("width", ["adaptive", "fixed"])
 @pytest.mark.parametrize("causal", [False, True])
-def test_padded_batch_equals_each_sequence_alone(kernel, width, causal):
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padded_batch_equals_each_sequence_alone(kernel, width, causal, side):
     layer = _layer(kernel=kernel, width=width, causal=causal, glu=True)
     lengths = [9, 4, 1]
-    x = _x(len(lengths), max(lengths))
-    mask = torch.zeros(len(lengths), max(lengths))
-    for i, n in enumerate(lengths):
-        mask[i, :n] = 1
-        x[i, n:] = 1e3  # padding garbage must not leak into real positions
+    T = max(lengths)
+    x = _x(len(lengths), T)
+    mask = torch.zeros(len(lengths), T)
+    rows = [slice(0, n) if side == "right" else slice(T - n, T) for n in lengths]
+    for i, row in enumerate(rows):
+        mask[i, row] = 1
+        x[i, mask[i] == 0] = 1e3  # padding garbage must not leak into real positions
     batched = layer(x, attention_mask=mask)
-    for i, n in enumerate(lengths):
-        alone = layer(x[i : i + 1, :n])
-        torch.testing.assert_close(batched.hidden_states[i, :n], alone.hidden_states[0])
-        torch.testing.assert_close(batched.left_extent[i, :n], alone.left_extent[0])
+    for i, row in enumerate(rows):
+        alone = layer(x[i : i + 1, row])
+        torch.testing.assert_close(batched.hidden_states[i, row], alone.hidden_states[0])
+        torch.testing.assert_close(batched.left_extent[i, row], alone.left_extent[0])
+
+
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf")])
+def test_nan_and_inf_in_padding_stay_out_of_real_positions(garbage):
+    layer = _layer(kernel_size=5, glu=True)
+    x = _x(2, 6)
+    x[1, 3:] = garbage
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3])
+    out = layer(x, attention_mask=mask)
+    torch.testing.assert_close(out.hidden_states[1, :3], layer(x[1:, :3]).hidden_states[0])
+    assert torch.isfinite(out.width_penalty)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (2, 0)], ids=["B=0", "T=0"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_empty_batch_or_sequence(shape, causal):
+    layer = _layer(kernel_size=9, causal=causal)
+    x = torch.zeros(*shape, C, dtype=torch.float64, requires_grad=True)
+    out = layer(x)
+    assert out.hidden_states.shape == x.shape and out.left_extent.shape == (*shape, H)
+    out.hidden_states.sum().backward()
+    assert x.grad.shape == x.shape
 
 
 def test_width_penalty_ignores_padding():
@@ -46,8 +71,9 @@ def test_width_penalty_ignores_padding():
 
 
 @pytest.mark.parametrize("width", ["adaptive", "fixed"])
-def test_causal_output_never_depends_on_later_inputs(width):
-    layer = _layer(kernel_size=5, causal=True, width=width)
+@pytest.mark.parametrize("backend", ["naive", "unfold", "shift", "band"])
+def test_causal_output_never_depends_on_later_inputs(width, backend):
+    layer = _layer(kernel_size=5, causal=True, width=width, backend=backend)
     T = 8
     x = _x(2, T).requires_grad_()
     y = layer(x).hidden_states
@@ -58,7 +84,7 @@ def test_causal_output_never_depends_on_later_inputs(width):
 
 
 @pytest.mark.parametrize("chunks", [[1] * 10, [3, 1, 4, 2], [10], [2, 8]])
-@pytest.mark.parametrize("kernel_size", [1, 4, 7])
+@pytest.mark.parametrize("kernel_size", [1, 4, 7, 12])
 def test_incremental_decoding_equals_full_sequence(chunks, kernel_size):
     layer = _layer(kernel_size=kernel_size, causal=True, glu=True)
     x = _x(3, sum(chunks))
@@ -70,6 +96,26 @@ def test_incremental_decoding_equals_full_sequence(chunks, kernel_size):
         assert state.shape == (3, kernel_size - 1, C), "the state must keep a constant size"
         outputs.append(out.hidden_states)
     torch.testing.assert_close(torch.cat(outputs, dim=1), full)
+
+
+@pytest.mark.parametrize("backend", ["naive", "unfold", "shift", "band"])
+def test_incremental_decoding_equals_full_sequence_on_every_backend(backend):
+    layer = _layer(kernel_size=9, causal=True, backend=backend)
+    x = _x(2, 11)
+    full = layer(x).hidden_states
+    state, outputs = None, []
+    for start, stop in [(0, 1), (1, 5), (5, 6), (6, 11)]:
+        out = layer(x[:, start:stop], conv_state=state, use_cache=True)
+        state = out.conv_state
+        outputs.append(out.hidden_states)
+    torch.testing.assert_close(torch.cat(outputs, dim=1), full)
+
+
+def test_decoding_state_owns_constant_memory():
+    # The state must be a copy: a view of the step's input would keep that whole input alive.
+    layer = _layer(kernel_size=5, causal=True)
+    out = layer(_x(2, 40), use_cache=True)
+    assert out.conv_state.untyped_storage().nbytes() == out.conv_state.numel() * out.conv_state.element_size()
 
 
 def test_reorder_state_selects_beams():
@@ -148,6 +194,19 @@ def test_trimming_drops_the_inactive_taps(monkeypatch):
     assert seen == {"K": 3, "padding_l": 1}
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("ramp", [1.0, 2.5])
+def test_active_taps_are_exactly_the_taps_any_token_uses(causal, ramp):
+    layer = _layer(kernel_size=15, causal=causal, ramp=ramp)
+    g = torch.Generator().manual_seed(0)
+    for scale in (0.0, 0.3, 1.0):
+        left = scale * layer.max_left * torch.rand(2, 6, H, generator=g, dtype=torch.float64)
+        right = scale * layer.max_right * torch.rand(2, 6, H, generator=g, dtype=torch.float64)
+        left[0, 0, 0] = round(left.max().item())  # an extent + ramp that lands exactly on a tap
+        on = ramp_mask(left, right, 15, layer.padding_l, ramp).flatten(0, 2).gt(0).any(0).nonzero().squeeze(-1)
+        assert layer.active_taps(left, right) == range(int(on[0]), int(on[-1]) + 1), scale
+
+
 def test_fixed_dynamic_is_exactly_dynamicconv():
     # fairseq's DynamicConv: softmax over all K generated taps, no mask.
     layer = _layer(kernel_size=7, width="fixed", kernel="dynamic")
@@ -200,11 +259,15 @@ def test_glu_input_projection_doubles_then_gates():
 
 
 def test_bf16_layer_runs_softmax_in_fp32():
-    layer = _layer(kernel_size=7).float().to(torch.bfloat16)
-    x = _x(2, 5).to(torch.bfloat16)
-    out = layer(x)
+    layer = _layer(kernel_size=7).to(torch.bfloat16)
+    u = _x(2, 5).to(torch.bfloat16)
+    left, right = layer.extents(u)
+    taps = layer.taps(u, left, right)
+    assert left.dtype == taps.dtype == torch.float32
+    # Normalised in fp32: they sum to 1 to fp32 precision, which a bf16 softmax (8 bits) cannot do.
+    torch.testing.assert_close(taps.sum(-1), torch.ones_like(taps[..., 0]), atol=1e-6, rtol=0)
+    out = layer(u)
     assert out.hidden_states.dtype == torch.bfloat16
-    assert out.left_extent.dtype == torch.float32
     assert torch.isfinite(out.hidden_states.float()).all()
 
 

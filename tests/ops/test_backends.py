@@ -43,6 +43,85 @@ def test_backend_matches_naive(backend, dtype, T, K, causal):
         torch.testing.assert_close(a, e, **TOLERANCES[dtype], msg=lambda m: f"{backend} {name}: {m}")
 
 
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64], ids=["fp16", "fp64"])
+def test_other_dtypes_match_naive(backend, dtype):
+    x, weight, grad_y = _inputs(2, 19, 12, 3, 9, dtype)
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, 4, grad_y)
+    actual = _output_and_grads(lambda *a: dynamic_conv1d(*a, backend=backend), x, weight, 4, grad_y)
+    tol = dict(atol=1e-12, rtol=1e-12) if dtype == torch.float64 else dict(atol=5e-3, rtol=5e-3)
+    for name, a, e in zip(("y", "grad_x", "grad_weight"), actual, expected):
+        assert a.dtype == dtype, name
+        torch.testing.assert_close(a, e, **tol, msg=lambda m: f"{backend} {name}: {m}")
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("padding_l", [0, 2, 5])
+def test_any_padding_matches_naive(backend, padding_l):
+    # Neither causal nor centred: every split of the K = 6 taps between left and right.
+    x, weight, grad_y = _inputs(2, 40, 8, 2, 6, torch.float64)
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, padding_l, grad_y)
+    actual = _output_and_grads(lambda *a: dynamic_conv1d(*a, backend=backend), x, weight, padding_l, grad_y)
+    for a, e in zip(actual, expected):
+        torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_non_contiguous_inputs_match_naive(backend):
+    # x as a channel slice of a wider tensor, weight as a transposed [B, H, T, K] buffer.
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 33, 24, generator=g, dtype=torch.float64)[:, :, 4:16].requires_grad_()
+    weight = torch.randn(2, 3, 33, 9, generator=g, dtype=torch.float64).softmax(-1).transpose(1, 2)
+    weight.requires_grad_()
+    assert not x.is_contiguous() and not weight.is_contiguous()
+    grad_y = torch.randn(2, 33, 12, generator=g, dtype=torch.float64)
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, 4, grad_y)
+    actual = _output_and_grads(lambda *a: dynamic_conv1d(*a, backend=backend), x, weight, 4, grad_y)
+    for a, e in zip(actual, expected):
+        torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("shape", [(0, 5, 8), (2, 0, 8)], ids=["B=0", "T=0"])
+def test_empty_batch_or_sequence_gives_an_empty_output(backend, shape):
+    x = torch.zeros(shape, requires_grad=True)
+    weight = torch.zeros(*shape[:2], 2, 3, requires_grad=True)
+    y = dynamic_conv1d(x, weight, 1, backend=backend)
+    assert y.shape == shape
+    y.sum().backward()
+    assert x.grad.shape == x.shape and weight.grad.shape == weight.shape
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_autocast_bf16_inputs_match_naive(backend):
+    # Under CPU autocast, the layer hands the op bf16 activations; the op must take them as they are.
+    x, weight, grad_y = _inputs(2, 17, 8, 2, 9, torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x16, w16 = torch.nn.functional.linear(x, torch.eye(8)), weight.to(torch.bfloat16)
+        assert x16.dtype == torch.bfloat16
+        expected = _output_and_grads(dynamic_conv1d_naive, x16, w16, 4, grad_y.to(torch.bfloat16))
+        actual = _output_and_grads(
+            lambda *a: dynamic_conv1d(*a, backend=backend), x16, w16, 4, grad_y.to(torch.bfloat16)
+        )
+    for a, e in zip(actual, expected):
+        assert a.dtype == torch.bfloat16
+        torch.testing.assert_close(a, e, **TOLERANCES[torch.bfloat16])
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_autocast_leaves_fp32_inputs_in_fp32(backend):
+    # Autocast would run the band and unfold matmuls in bf16; the op promises its inputs' precision.
+    # Forward under autocast, backward outside it, as torch.amp prescribes.
+    x, weight, grad_y = _inputs(2, 40, 8, 2, 9, torch.float32)
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, 4, grad_y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = dynamic_conv1d(x, weight, 4, backend=backend)
+    actual = (y, *torch.autograd.grad(y, (x, weight), grad_y))
+    for a, e in zip(actual, expected):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, e, **TOLERANCES[torch.float32])
+
+
 def test_naive_matches_definition():
     # The formula, one output element at a time, against the reference.
     x, weight, _ = _inputs(2, 6, 4, 2, 3, torch.float64)

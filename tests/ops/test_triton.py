@@ -68,6 +68,14 @@ def test_matches_naive(dtype, T, K, causal):
     _assert_matches_naive(x, weight, K - 1 if causal else K // 2, grad_y)
 
 
+@pytest.mark.parametrize("K", [4, 31])
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "centred"])
+def test_several_tiles_of_tokens_match_naive(K, causal):
+    # T = 150 spans three tiles of 64 tokens on CUDA (five of 32 in the interpreter), the last one ragged.
+    x, weight, grad_y = _inputs(1, 150, 8, 2, K, torch.float32)
+    _assert_matches_naive(x, weight, K - 1 if causal else K // 2, grad_y)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float64], ids=["fp16", "fp64"])
 def test_other_dtypes_match_naive(dtype):
     x, weight, grad_y = _inputs(2, 20, 8, 2, 5, dtype)
