@@ -1,8 +1,34 @@
-"""dynconv_nlp: dynamic convolutions with per-token kernels of adaptive width."""
+"""dynconv_nlp: dynamic convolutions with per-token kernels of adaptive width.
+
+Importing the package registers the DynConv config and models with transformers' Auto classes.
+"""
 
 from .layers import DynamicConv1d, DynConvDecoderBlock, DynConvEncoderBlock
+from .models import (
+    DynConvConfig,
+    DynConvForConditionalGeneration,
+    DynConvForMaskedLM,
+    DynConvForSequenceClassification,
+    DynConvForTokenClassification,
+    DynConvModel,
+    DynConvPreTrainedModel,
+)
 from .ops import BACKENDS, dynamic_conv1d
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKENDS", "DynConvDecoderBlock", "DynConvEncoderBlock", "DynamicConv1d", "dynamic_conv1d", "__version__"]
+__all__ = [
+    "BACKENDS",
+    "DynConvConfig",
+    "DynConvDecoderBlock",
+    "DynConvEncoderBlock",
+    "DynConvForConditionalGeneration",
+    "DynConvForMaskedLM",
+    "DynConvForSequenceClassification",
+    "DynConvForTokenClassification",
+    "DynConvModel",
+    "DynConvPreTrainedModel",
+    "DynamicConv1d",
+    "__version__",
+    "dynamic_conv1d",
+]

@@ -80,12 +80,12 @@ def main(argv=None) -> int:
         x, target = make_batch(args, generator)
         out = layer(x)
         mse = F.mse_loss(out.hidden_states, target)
-        loss = mse + args.width_penalty * out.width_penalty
+        loss = mse + args.width_penalty * out.width_penalty.mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if step % max(1, args.steps // 6) == 0 or step == args.steps:
-            print(f"step {step:5d}  mse {mse.item():.4f}  mean width {out.width_penalty.item():.3f}")
+            print(f"step {step:5d}  mse {mse.item():.4f}  mean width {out.width_penalty.mean().item():.3f}")
     print(f"trained {args.steps} steps in {time.perf_counter() - start:.1f} s")
 
     layer.eval()

@@ -24,7 +24,7 @@ class DynConvBlockOutput:
     Attributes:
         hidden_states: [B, T, C].
         left_extent, right_extent: [B, T, H] the conv's extents.
-        width_penalty: scalar, the conv's mean normalised width (0 for fixed width).
+        width_penalty: [B], each sequence's mean normalised conv width (0 for fixed width).
         conv_state: [B, K - 1, C] decoder conv state when ``use_cache``, else None.
         cross_key_value: (key, value), each [B, heads, S, C // heads], the projected encoder output,
             computed once per sequence and passed back in at every decoding step.

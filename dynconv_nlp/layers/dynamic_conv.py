@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops import dynamic_conv1d
+from ..ops.dispatch import dynamic_conv1d
 
 KERNEL_MODES = ("dynamic", "light")
 WIDTH_MODES = ("adaptive", "fixed")
@@ -33,8 +33,10 @@ class DynamicConvOutput:
         hidden_states: [B, T, C] output.
         left_extent: [B, T, H] how many taps each token and head looks to the left (P for fixed width).
         right_extent: [B, T, H] the same to the right (0 when causal).
-        width_penalty: scalar, mean of (l + r) / (K - 1) over real tokens and heads; 0 for fixed
-            width, where there is nothing to learn. The model adds ``lambda * width_penalty`` to its loss.
+        width_penalty: [B], each sequence's mean of (l + r) / (K - 1) over its real tokens and heads;
+            0 for fixed width, where there is nothing to learn. A model adds
+            ``lambda * width_penalty.mean()`` to its loss. (Per sequence, so that it follows the batch
+            through ``generate()``'s beam expansion like every other per-example tensor.)
         conv_state: [B, K - 1, C] the last K - 1 conv inputs, when decoding incrementally, else None.
     """
 
@@ -80,7 +82,7 @@ class DynamicConv1d(nn.Module):
         trim: on the CPU, skip the outer taps that are off for every token of a call: they are
             neither generated nor convolved. Finding them reads the largest extents back to the
             host; on CUDA that sync would stall the GPU, so nothing is trimmed there (the triton
-            kernels skip all-zero taps per tile of tokens instead).
+            kernels skip all-zero taps per tile of tokens instead), nor under ``torch.compile``.
         backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
     """
 
@@ -219,7 +221,9 @@ class DynamicConv1d(nn.Module):
 
         left, right = self.extents(u)
         tap_range = range(self.kernel_size)
-        if self.trim and not u.is_cuda:
+        # Trimming reads the extents back to the host: not on CUDA (a sync), nor under torch.compile
+        # (a graph break); the result is the same either way.
+        if self.trim and not u.is_cuda and not torch.compiler.is_compiling():
             tap_range = self.active_taps(left, right)
         weight = self.taps(u, left, right, tap_range).to(u.dtype)
         padding_l = self.padding_l - tap_range.start
@@ -245,13 +249,14 @@ class DynamicConv1d(nn.Module):
         )
 
     def _width_penalty(self, left, right, attention_mask) -> torch.Tensor:
+        """[B]: each sequence's mean normalised width over its real tokens and heads."""
         if self.width_mode == "fixed" or self.kernel_size == 1:
-            return left.new_zeros(())
+            return left.new_zeros(left.shape[0])
         width = (left + right) / (self.kernel_size - 1)
         if attention_mask is None:
-            return width.mean()
+            return width.mean(dim=(1, 2))
         mask = attention_mask.to(width.dtype).unsqueeze(-1).expand_as(width)
-        return (width * mask).sum() / mask.sum().clamp_min(1.0)
+        return (width * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1.0)
 
 
 def _math_dtype(u: torch.Tensor) -> torch.dtype:

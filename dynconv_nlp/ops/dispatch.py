@@ -17,7 +17,7 @@ from .unfold import dynamic_conv1d_unfold
 
 def dynamic_conv1d_triton(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
     """Triton GPU kernels (forward and backward); on the CPU only under ``TRITON_INTERPRET=1``."""
-    from .triton import dynamic_conv1d_triton as triton_op  # triton is an optional dependency
+    from .triton.dynamic_conv1d import dynamic_conv1d_triton as triton_op  # triton is an optional dependency
 
     return triton_op(x, weight, padding_l)
 

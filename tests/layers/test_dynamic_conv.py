@@ -48,7 +48,7 @@ def test_nan_and_inf_in_padding_stay_out_of_real_positions(garbage):
     mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3])
     out = layer(x, attention_mask=mask)
     torch.testing.assert_close(out.hidden_states[1, :3], layer(x[1:, :3]).hidden_states[0])
-    assert torch.isfinite(out.width_penalty)
+    assert torch.isfinite(out.width_penalty).all()
 
 
 @pytest.mark.parametrize("shape", [(0, 5), (2, 0)], ids=["B=0", "T=0"])
@@ -62,12 +62,15 @@ def test_empty_batch_or_sequence(shape, causal):
     assert x.grad.shape == x.shape
 
 
-def test_width_penalty_ignores_padding():
+def test_width_penalty_is_per_sequence_and_ignores_padding():
     layer = _layer()
-    x = _x(1, 5)
-    padded = torch.cat([x, 100 * torch.ones(1, 3, C, dtype=x.dtype)], dim=1)
-    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]])
-    torch.testing.assert_close(layer(padded, mask).width_penalty, layer(x).width_penalty)
+    x = _x(2, 8)
+    x[1, 5:] = 100.0
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
+    penalty = layer(x, mask).width_penalty
+    assert penalty.shape == (2,)
+    torch.testing.assert_close(penalty[0], layer(x[:1]).width_penalty[0])
+    torch.testing.assert_close(penalty[1], layer(x[1:, :5]).width_penalty[0])
 
 
 @pytest.mark.parametrize("width", ["adaptive", "fixed"])
@@ -217,7 +220,7 @@ def test_fixed_dynamic_is_exactly_dynamicconv():
     out = layer(x)
     torch.testing.assert_close(out.hidden_states, expected)
     assert torch.all(out.left_extent == 3) and torch.all(out.right_extent == 3)
-    assert out.width_penalty == 0
+    assert torch.all(out.width_penalty == 0)
 
 
 def test_fixed_light_uses_one_kernel_for_every_token():

@@ -1,0 +1,184 @@
+"""DynConv model configuration."""
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+KERNEL_TYPES = ("dynamic", "light")
+WIDTH_MODES = ("adaptive", "fixed")
+POSITION_EMBEDDING_TYPES = ("none", "sinusoidal", "learned")
+CLASSIFIER_POOLINGS = ("mean", "first")
+ACTIVATIONS = ("relu", "gelu", "silu")
+# The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
+CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "triton")
+
+
+def fairseq_kernel_sizes(num_layers: int) -> list[int]:
+    """fairseq's LightConv/DynamicConv schedule: 3, 7, 15, then 31 for every further layer."""
+    return [min(31, 2 ** (i + 2) - 1) for i in range(num_layers)]
+
+
+@strict
+class DynConvConfig(PreTrainedConfig):
+    r"""
+    Configuration of the DynConv models: stacks of dynamic convolutions whose kernels are generated
+    per token and whose left/right width is learned per token (``dynconv_nlp.layers.DynamicConv1d``).
+
+    The encoder serves the encoder-only models (``DynConvModel`` and its classification and masked-LM
+    heads); ``DynConvForConditionalGeneration`` adds a causal decoder with cross-attention.
+
+    Args:
+        vocab_size: tokens in the vocabulary.
+        hidden_size: model width C.
+        encoder_layers: encoder blocks (``num_hidden_layers`` is the same value).
+        decoder_layers: decoder blocks (encoder-decoder model only).
+        intermediate_size: width of the feed-forward layers.
+        num_attention_heads: kernel heads H of every convolution (C / H channels share a kernel) and
+            heads of the decoder's cross-attention, as in fairseq.
+        kernel_size: the largest kernel of each encoder layer: one int for all, or one per layer.
+            Default: fairseq's 3, 7, 15, 31, 31, ...
+        decoder_kernel_size: the same for the decoder layers.
+        kernel_type: ``"dynamic"`` (a kernel generated per token, DynamicConv) or ``"light"`` (one
+            learned kernel per layer and head, LightConv).
+        width_mode: ``"adaptive"`` (learned left/right extents per token and head) or ``"fixed"``.
+        ramp: length rho >= 1 of the soft ramp that switches taps off beyond the extents.
+        width_init: initial extents as a fraction of their maximum, in (0, 1).
+        width_penalty_coef: lambda; the models add ``lambda * width_penalty`` to the loss.
+        glu: GLU input projection in each convolution sub-layer.
+        weight_dropout: DropConnect probability on the normalised taps.
+        conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
+        hidden_act: activation of the feed-forward layers.
+        hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
+        attention_probs_dropout_prob: dropout on the cross-attention probabilities.
+        activation_dropout: dropout after the feed-forward activation.
+        position_embedding_type: ``"none"``, ``"sinusoidal"`` or ``"learned"``.
+        max_position_embeddings: positions a ``"learned"`` table holds.
+        type_vocab_size: segment (token type) embeddings of the encoder, 0 for none.
+        normalize_before: pre-norm blocks (and a final layer norm) instead of post-norm.
+        scale_embedding: multiply token embeddings by sqrt(hidden_size), as fairseq.
+        layer_norm_eps: epsilon of the layer norms.
+        initializer_range: std of the normal initialisation of linear and embedding weights.
+        classifier_pooling: how sequence classification pools the tokens: ``"mean"`` over real
+            tokens (a convolution's first token only sees its neighbourhood) or ``"first"``.
+        classifier_dropout: dropout in the classification heads (default: ``hidden_dropout_prob``).
+        use_cache: return the decoder's cache (conv states and cross-attention keys/values).
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoConfig
+    >>> import dynconv_nlp  # registers "dynconv"
+    >>> config = AutoConfig.for_model("dynconv", vocab_size=8000, hidden_size=256, num_hidden_layers=4)
+    >>> config.kernel_size
+    [3, 7, 15, 31]
+    ```"""
+
+    model_type = "dynconv"
+    attribute_map = {"num_hidden_layers": "encoder_layers"}
+    keys_to_ignore_at_inference = ["cache"]
+
+    vocab_size: int = 30522
+    hidden_size: int = 512
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    intermediate_size: int = 2048
+    num_attention_heads: int = 8
+    kernel_size: int | list[int] | None = None
+    decoder_kernel_size: int | list[int] | None = None
+    kernel_type: str = "dynamic"
+    width_mode: str = "adaptive"
+    ramp: float | int = 1.0
+    width_init: float = 0.5
+    width_penalty_coef: float | int = 0.0
+    glu: bool = True
+    weight_dropout: float | int = 0.1
+    conv_backend: str = "auto"
+    hidden_act: str = "relu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    activation_dropout: float | int = 0.0
+    position_embedding_type: str = "sinusoidal"
+    max_position_embeddings: int = 1024
+    type_vocab_size: int = 2
+    normalize_before: bool = False
+    scale_embedding: bool = True
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    classifier_pooling: str = "mean"
+    classifier_dropout: float | int | None = None
+    use_cache: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+    decoder_start_token_id: int | None = None
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        # num_hidden_layers=... arrives here as an extra keyword; apply it before the per-layer lists.
+        if "num_hidden_layers" in kwargs:
+            self.encoder_layers = kwargs.pop("num_hidden_layers")
+        # One int means every layer; None means fairseq's schedule. Stored as lists, so a saved
+        # config says exactly what each layer has.
+        self.kernel_size = _per_layer("kernel_size", self.kernel_size, self.encoder_layers)
+        self.decoder_kernel_size = _per_layer("decoder_kernel_size", self.decoder_kernel_size, self.decoder_layers)
+        if self.decoder_start_token_id is None:
+            self.decoder_start_token_id = self.bos_token_id
+        self.check_values()
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Part of `@strict` validation, run again when the config is saved."""
+        self.check_values()
+
+    def check_values(self):
+        """Raise ``ValueError`` naming the first setting that is out of range."""
+        for name in ("vocab_size", "hidden_size", "encoder_layers", "intermediate_size", "num_attention_heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.decoder_layers < 0:
+            raise ValueError(f"decoder_layers must be >= 0, got {self.decoder_layers}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"num_attention_heads = {self.num_attention_heads} must divide hidden_size = {self.hidden_size}"
+            )
+        for name, layers in (("kernel_size", self.encoder_layers), ("decoder_kernel_size", self.decoder_layers)):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, list) or len(sizes) != layers:
+                raise ValueError(f"{name} must list one kernel size per layer ({layers}), got {sizes}")
+            if any(k < 1 for k in sizes):
+                raise ValueError(f"every {name} must be >= 1, got {sizes}")
+        for name, choices in (
+            ("kernel_type", KERNEL_TYPES),
+            ("width_mode", WIDTH_MODES),
+            ("position_embedding_type", POSITION_EMBEDDING_TYPES),
+            ("classifier_pooling", CLASSIFIER_POOLINGS),
+            ("hidden_act", ACTIVATIONS),
+            ("conv_backend", CONV_BACKENDS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not self.ramp >= 1:
+            raise ValueError(f"ramp must be >= 1, got {self.ramp}")
+        if not 0 < self.width_init < 1:
+            raise ValueError(f"width_init must be in (0, 1), got {self.width_init}")
+        if not self.width_penalty_coef >= 0:
+            raise ValueError(f"width_penalty_coef must be >= 0, got {self.width_penalty_coef}")
+        for name in ("weight_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
+            raise ValueError(f"classifier_dropout must be in [0, 1) or None, got {self.classifier_dropout}")
+        if self.type_vocab_size < 0:
+            raise ValueError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        if self.max_position_embeddings < 1:
+            raise ValueError(f"max_position_embeddings must be >= 1, got {self.max_position_embeddings}")
+
+
+def _per_layer(name: str, value, num_layers: int) -> list[int]:
+    if value is None:
+        return fairseq_kernel_sizes(num_layers)
+    if isinstance(value, int):
+        return [value] * num_layers
+    return list(value)
+
+
+__all__ = ["DynConvConfig"]

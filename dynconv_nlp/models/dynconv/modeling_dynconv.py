@@ -1,0 +1,737 @@
+"""PyTorch DynConv models: stacks of dynamic convolutions with per-token kernels of adaptive width.
+
+The encoder is fairseq's LightConv/DynamicConv encoder built from ``DynConvEncoderBlock``: token
+embeddings (scaled) plus positions, then blocks of (GLU) projection -> DynamicConv1d -> FFN. Every
+convolution learns, per token and head, how far it looks left and right; the mean normalised
+width of all layers is the ``width_penalty`` that the heads add to their loss, times
+``config.width_penalty_coef``.
+
+``DynConvForConditionalGeneration`` adds a causal decoder with cross-attention. Its cache holds,
+per decoder layer, the last K - 1 conv inputs (a constant size, however long the output) and the
+cross-attention keys/values, computed once from the encoder output.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache, LinearAttentionLayer
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, can_return_tuple
+
+from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
+from ...layers.dynamic_conv import DynamicConv1d
+from .configuration_dynconv import DynConvConfig
+from .remote_code import save_remote_code
+
+# Written into config.json on save: where transformers finds each class in the saved code.
+AUTO_MAP = {
+    "AutoConfig": "configuration_dynconv.DynConvConfig",
+    "AutoModel": "modeling_dynconv.DynConvModel",
+    "AutoModelForSequenceClassification": "modeling_dynconv.DynConvForSequenceClassification",
+    "AutoModelForTokenClassification": "modeling_dynconv.DynConvForTokenClassification",
+    "AutoModelForMaskedLM": "modeling_dynconv.DynConvForMaskedLM",
+    "AutoModelForSeq2SeqLM": "modeling_dynconv.DynConvForConditionalGeneration",
+}
+
+
+@dataclass
+class DynConvModelOutput(ModelOutput):
+    """
+    Output of the encoder.
+
+    Args:
+        last_hidden_state: [B, T, C].
+        hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
+        widths: with ``output_widths``, every layer's extents [B, T, H, 2] (left, right), in taps.
+        width_penalty: [B], each sequence's mean over layers, tokens and heads of (l + r) / (K - 1).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    widths: tuple[torch.FloatTensor, ...] | None = None
+    width_penalty: torch.FloatTensor | None = None
+
+
+@dataclass
+class DynConvHeadOutput(ModelOutput):
+    """
+    Output of the sequence classification, token classification and masked-LM heads.
+
+    Args:
+        loss: the task loss plus ``config.width_penalty_coef * width_penalty.mean()``, when ``labels`` are given.
+        logits: [B, num_labels] (sequence classification), [B, T, num_labels] (token classification)
+            or [B, T, vocab_size] (masked LM).
+        hidden_states, widths, width_penalty: as in :class:`DynConvModelOutput` (width_penalty [B]).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    widths: tuple[torch.FloatTensor, ...] | None = None
+    width_penalty: torch.FloatTensor | None = None
+
+
+@dataclass
+class DynConvSeq2SeqLMOutput(ModelOutput):
+    """
+    Output of :class:`DynConvForConditionalGeneration`.
+
+    Args:
+        loss: cross-entropy on ``labels`` plus ``config.width_penalty_coef * width_penalty.mean()``.
+        logits: [B, T_dec, vocab_size].
+        cache: with ``use_cache``, an ``EncoderDecoderCache``: conv states [B, C, K - 1] per decoder
+            layer (constant size) and the cross-attention keys/values.
+        decoder_hidden_states, encoder_hidden_states: with ``output_hidden_states``.
+        encoder_last_hidden_state: [B, T_enc, C].
+        encoder_widths, decoder_widths: with ``output_widths``, every layer's extents [B, T, H, 2].
+        width_penalty: [B], each sequence's mean over all encoder and decoder layers.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    cache: EncoderDecoderCache | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_widths: tuple[torch.FloatTensor, ...] | None = None
+    decoder_widths: tuple[torch.FloatTensor, ...] | None = None
+    width_penalty: torch.FloatTensor | None = None
+
+
+def sinusoidal_positions(position_ids: torch.Tensor, dim: int) -> torch.Tensor:
+    """fairseq's sinusoidal embeddings: position_ids [B, T] -> [B, T, dim], sines then cosines."""
+    half = dim // 2
+    frequencies = torch.exp(
+        torch.arange(half, device=position_ids.device, dtype=torch.float32) * -(math.log(10000.0) / max(half - 1, 1))
+    )
+    angles = position_ids.unsqueeze(-1).float() * frequencies
+    embeddings = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    return F.pad(embeddings, (0, dim % 2))
+
+
+def positions_from_mask(attention_mask: torch.Tensor | None, length: int, past_length: int, device) -> torch.Tensor:
+    """Position of every token [B or 1, T], counting real tokens only, so left padding shifts nothing."""
+    if attention_mask is None:
+        return torch.arange(past_length, past_length + length, device=device).unsqueeze(0)
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, -length:] + past_length
+
+
+class DynConvEmbeddings(nn.Module):
+    """Token embeddings [B, T, C] -> scaled, plus positions and token types, then dropout: [B, T, C]."""
+
+    def __init__(self, config: DynConvConfig, with_token_types: bool):
+        super().__init__()
+        self.position_embedding_type = config.position_embedding_type
+        self.max_positions = config.max_position_embeddings
+        self.scale = math.sqrt(config.hidden_size) if config.scale_embedding else 1.0
+        self.dropout = config.hidden_dropout_prob
+        if config.position_embedding_type == "learned":
+            self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        if with_token_types and config.type_vocab_size > 0:
+            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        position_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = inputs_embeds * self.scale
+        if self.position_embedding_type == "sinusoidal":
+            x = x + sinusoidal_positions(position_ids, x.shape[-1]).to(x.dtype)
+        elif self.position_embedding_type == "learned":
+            if position_ids.numel() and int(position_ids.max()) >= self.max_positions:
+                raise ValueError(
+                    f"position {int(position_ids.max())} is beyond max_position_embeddings = {self.max_positions}: "
+                    "truncate the inputs or use position_embedding_type='sinusoidal'"
+                )
+            x = x + self.position_embeddings(position_ids)
+        if token_type_ids is not None and hasattr(self, "token_type_embeddings"):
+            x = x + self.token_type_embeddings(token_type_ids)
+        return F.dropout(x, self.dropout, self.training)
+
+
+def _conv_options(config: DynConvConfig) -> dict:
+    """Keyword arguments of the encoder and decoder blocks, from the config."""
+    return dict(
+        dropout=config.hidden_dropout_prob,
+        activation=config.hidden_act,
+        activation_dropout=config.activation_dropout,
+        normalize_before=config.normalize_before,
+        layer_norm_eps=config.layer_norm_eps,
+        kernel=config.kernel_type,
+        width=config.width_mode,
+        ramp=config.ramp,
+        width_init=config.width_init,
+        glu=config.glu,
+        weight_dropout=config.weight_dropout,
+        backend=config.conv_backend,
+    )
+
+
+def _stack_widths(block_output) -> torch.Tensor:
+    """A block's extents as one tensor [B, T, H, 2]: left, right."""
+    return torch.stack([block_output.left_extent, block_output.right_extent], dim=-1)
+
+
+class DynConvEncoderLayer(DynConvEncoderBlock, GradientCheckpointingLayer):
+    """An encoder block that ``model.gradient_checkpointing_enable()`` can checkpoint."""
+
+
+class DynConvDecoderLayer(DynConvDecoderBlock, GradientCheckpointingLayer):
+    """A decoder block that ``model.gradient_checkpointing_enable()`` can checkpoint (without cache)."""
+
+
+class DynConvStateCacheLayer(LinearAttentionLayer):
+    """transformers' conv-state cache layer, holding one decoder layer's last K - 1 conv inputs as
+    [B, C, K - 1]; it also counts the tokens decoded so far, which gives the decoder its positions."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen_tokens = 0
+
+    def update_conv_state(self, conv_states: torch.Tensor, state_idx: int = 0, num_new_tokens: int = 0, **kwargs):
+        self.seen_tokens += num_new_tokens
+        return super().update_conv_state(conv_states, state_idx, **kwargs)
+
+    def reset(self) -> None:
+        super().reset()
+        self.seen_tokens = 0
+
+
+class DynConvPreTrainedModel(PreTrainedModel):
+    config_class = DynConvConfig
+    config: DynConvConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["DynConvEncoderLayer", "DynConvDecoderLayer"]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        # The generic init above zeroes every Linear bias; the width projection's bias sets the
+        # initial extents, and a light kernel is a parameter of its own.
+        if isinstance(module, DynamicConv1d):
+            if module.width_mode == "adaptive":
+                init.normal_(module.width_proj.weight, std=0.02)
+                init.constant_(module.width_proj.bias, math.log(module.width_init / (1 - module.width_init)))
+            if module.kernel_type == "light":
+                init.xavier_uniform_(module.kernel_weight)
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """``PreTrainedModel.save_pretrained``, plus the model's code and ``auto_map`` for ``trust_remote_code``."""
+        if push_to_hub:
+            raise ValueError(
+                "save_pretrained(push_to_hub=True) would upload before the model's code is written; "
+                "call model.push_to_hub(repo_id) or dynconv_nlp.hub.push_to_hub instead"
+            )
+        self.config.auto_map = dict(AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            save_remote_code(save_directory)
+
+
+class DynConvEncoder(nn.Module):
+    """Embeddings then ``config.encoder_layers`` blocks: token embeddings [B, T, C] -> :class:`DynConvModelOutput`."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__()
+        self.embeddings = DynConvEmbeddings(config, with_token_types=True)
+        self.layers = nn.ModuleList(
+            DynConvEncoderLayer(
+                config.hidden_size, config.num_attention_heads, kernel_size, config.intermediate_size, **_conv_options(config)
+            )
+            for kernel_size in config.kernel_size
+        )
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
+
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+        output_widths: bool = False,
+    ) -> DynConvModelOutput:
+        position_ids = positions_from_mask(attention_mask, inputs_embeds.shape[1], 0, inputs_embeds.device)
+        hidden_states = self.embeddings(inputs_embeds, position_ids, token_type_ids)
+        all_hidden_states, all_widths, penalties = [hidden_states], [], []
+        for layer in self.layers:
+            block = layer(hidden_states, attention_mask)
+            hidden_states = block.hidden_states
+            all_hidden_states.append(hidden_states)
+            all_widths.append(_stack_widths(block))
+            penalties.append(block.width_penalty)
+        if self.final_layer_norm is not None:
+            hidden_states = self.final_layer_norm(hidden_states)
+            all_hidden_states[-1] = hidden_states
+        return DynConvModelOutput(
+            last_hidden_state=hidden_states,
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            widths=tuple(all_widths) if output_widths else None,
+            width_penalty=torch.stack(penalties).mean(0),
+        )
+
+
+class DynConvModel(DynConvPreTrainedModel):
+    """The encoder with its token embeddings: input_ids [B, T] -> :class:`DynConvModelOutput`."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.encoder = DynConvEncoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.embed_tokens = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvModelOutput:
+        """
+        Args:
+            input_ids: [B, T] token ids (or ``inputs_embeds`` [B, T, C]).
+            attention_mask: [B, T], 1 for tokens, 0 for padding; padded positions contribute nothing.
+            token_type_ids: [B, T] segment ids (first / second sentence), optional.
+            output_hidden_states: return every layer's output.
+            output_widths: return every layer's left/right extents.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return self.encoder(inputs_embeds, attention_mask, token_type_ids, output_hidden_states, output_widths)
+
+
+def _with_width_penalty(loss: torch.Tensor | None, width_penalty: torch.Tensor, coef: float) -> torch.Tensor | None:
+    """The task loss plus ``coef`` times the batch mean of the width penalty [B] (None without a task loss)."""
+    if loss is None or coef == 0:
+        return loss
+    return loss + coef * width_penalty.mean().to(loss.dtype)
+
+
+class DynConvClassificationHead(nn.Module):
+    """Pooled features [B, C] -> logits [B, num_labels]: dropout, dense, tanh, dropout, projection."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__()
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.dense(self.dropout(pooled)))
+        return self.out_proj(self.dropout(x))
+
+
+def pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
+    """[B, T, C] -> [B, C]: the mean over real tokens, or the first token."""
+    if pooling == "first":
+        return hidden_states[:, 0]
+    if attention_mask is None:
+        return hidden_states.mean(dim=1)
+    mask = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+
+
+class DynConvForSequenceClassification(DynConvPreTrainedModel):
+    """Pooled encoder output -> classification head. ``config.problem_type`` picks the loss:
+    regression (MSE), single-label (cross-entropy) or multi-label (BCE with logits)."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = DynConvModel(config)
+        self.classifier = DynConvClassificationHead(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvHeadOutput:
+        """
+        Args:
+            labels: [B] class ids, [B] floats (regression, ``num_labels == 1``) or [B, num_labels]
+                multi-hot floats (multi-label).
+            Other arguments: as :meth:`DynConvModel.forward`.
+        """
+        outputs = self.model(
+            input_ids, attention_mask, token_type_ids, inputs_embeds, output_hidden_states, output_widths
+        )
+        logits = self.classifier(pool(outputs.last_hidden_state, attention_mask, self.config.classifier_pooling))
+        loss = None
+        if labels is not None:
+            loss = self._task_loss(logits, labels.to(logits.device))
+        return DynConvHeadOutput(
+            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            widths=outputs.widths,
+            width_penalty=outputs.width_penalty,
+        )
+
+    def _task_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.problem_type is None:
+            if self.num_labels == 1:
+                self.config.problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        if self.config.problem_type == "regression":
+            return F.mse_loss(logits.view(labels.shape[0], -1), labels.to(logits.dtype).view(labels.shape[0], -1))
+        if self.config.problem_type == "single_label_classification":
+            return F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+class DynConvForTokenClassification(DynConvPreTrainedModel):
+    """A label per token: dropout and a linear layer on the encoder output."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = DynConvModel(config)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvHeadOutput:
+        """
+        Args:
+            labels: [B, T] class ids; -100 marks tokens without a label.
+            Other arguments: as :meth:`DynConvModel.forward`.
+        """
+        outputs = self.model(
+            input_ids, attention_mask, token_type_ids, inputs_embeds, output_hidden_states, output_widths
+        )
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.to(logits.device).view(-1))
+        return DynConvHeadOutput(
+            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            widths=outputs.widths,
+            width_penalty=outputs.width_penalty,
+        )
+
+
+class DynConvLMHead(nn.Module):
+    """[B, T, C] -> [B, T, vocab_size]: dense, GELU, layer norm, then the (tied) output embedding."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
+
+
+class DynConvForMaskedLM(DynConvPreTrainedModel):
+    """Masked language modelling on the encoder; the output embedding is tied to the input one."""
+
+    _tied_weights_keys = {"lm_head.decoder.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__(config)
+        self.model = DynConvModel(config)
+        self.lm_head = DynConvLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear):
+        self.lm_head.decoder = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvHeadOutput:
+        """
+        Args:
+            labels: [B, T] token ids to predict; -100 everywhere else.
+            Other arguments: as :meth:`DynConvModel.forward`.
+        """
+        outputs = self.model(
+            input_ids, attention_mask, token_type_ids, inputs_embeds, output_hidden_states, output_widths
+        )
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
+        return DynConvHeadOutput(
+            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            widths=outputs.widths,
+            width_penalty=outputs.width_penalty,
+        )
+
+
+class DynConvDecoder(nn.Module):
+    """Causal blocks with cross-attention: token embeddings [B, T, C] -> hidden states [B, T, C]."""
+
+    def __init__(self, config: DynConvConfig):
+        super().__init__()
+        self.embeddings = DynConvEmbeddings(config, with_token_types=False)
+        self.layers = nn.ModuleList(
+            DynConvDecoderLayer(
+                config.hidden_size,
+                config.num_attention_heads,
+                kernel_size,
+                config.intermediate_size,
+                config.num_attention_heads,
+                attention_dropout=config.attention_probs_dropout_prob,
+                **_conv_options(config),
+            )
+            for kernel_size in config.decoder_kernel_size
+        )
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
+
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+        output_hidden_states: bool = False,
+        output_widths: bool = False,
+    ) -> tuple[torch.Tensor, tuple | None, tuple | None, torch.Tensor]:
+        """
+        Args:
+            inputs_embeds: [B, T, C] embeddings of the new decoder tokens.
+            encoder_hidden_states: [B, S, C]; encoder_attention_mask: [B, S].
+            attention_mask: [B, T] decoder padding mask (without a cache).
+            cache: from :meth:`DynConvForConditionalGeneration.new_cache`; read and updated in place.
+
+        Returns:
+            hidden states [B, T, C], all hidden states or None, widths or None, width penalties [layers, B].
+        """
+        T = inputs_embeds.shape[1]
+        states = cache.self_attention_cache if cache is not None else None
+        past_length = states.layers[0].seen_tokens if states is not None else 0
+        position_ids = positions_from_mask(attention_mask, T, past_length, inputs_embeds.device)
+        hidden_states = self.embeddings(inputs_embeds, position_ids)
+        all_hidden_states, all_widths, penalties = [hidden_states], [], []
+        for i, layer in enumerate(self.layers):
+            conv_state = cross_key_value = None
+            if cache is not None:
+                if (state := states.get_conv_state(i)) is not None:
+                    conv_state = state.transpose(1, 2)  # [B, C, K - 1] -> [B, K - 1, C]
+                if cache.is_updated.get(i, False):
+                    cross = cache.cross_attention_cache.layers[i]
+                    cross_key_value = (cross.keys, cross.values)
+            block = layer(
+                hidden_states,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                attention_mask,
+                conv_state,
+                cross_key_value,
+                use_cache=cache is not None,
+            )
+            if cache is not None:
+                states.update_conv_state(block.conv_state.transpose(1, 2), i, num_new_tokens=T)
+                if not cache.is_updated.get(i, False):
+                    cache.cross_attention_cache.update(*block.cross_key_value, i)
+                    cache.is_updated[i] = True
+            hidden_states = block.hidden_states
+            all_hidden_states.append(hidden_states)
+            all_widths.append(_stack_widths(block))
+            penalties.append(block.width_penalty)
+        if self.final_layer_norm is not None:
+            hidden_states = self.final_layer_norm(hidden_states)
+            all_hidden_states[-1] = hidden_states
+        return (
+            hidden_states,
+            tuple(all_hidden_states) if output_hidden_states else None,
+            tuple(all_widths) if output_widths else None,
+            torch.stack(penalties),
+        )
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Teacher forcing: labels [B, T] -> decoder inputs [B, T], the start token then labels[:, :-1] (-100 -> pad)."""
+    shifted = labels.new_full(labels.shape, decoder_start_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
+    """Encoder-decoder for translation and other text-to-text tasks; works with ``generate()``
+    (greedy, beam search, sampling). Input and output embeddings are shared and tied."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: DynConvConfig):
+        if config.decoder_layers < 1:
+            raise ValueError(f"DynConvForConditionalGeneration needs decoder_layers >= 1, got {config.decoder_layers}")
+        config.is_encoder_decoder = True
+        super().__init__(config)
+        self.model = DynConvModel(config)
+        self.decoder = DynConvDecoder(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # generate() must not build a key/value DynamicCache: forward builds the conv-state cache.
+        return False
+
+    def get_encoder(self) -> DynConvModel:
+        return self.model
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear):
+        self.lm_head = new_embeddings
+
+    def new_cache(self) -> EncoderDecoderCache:
+        """An empty cache: a conv-state layer per decoder layer, and the cross-attention keys/values."""
+        states = Cache(layers=[DynConvStateCacheLayer() for _ in self.decoder.layers])
+        return EncoderDecoderCache(states, DynamicCache())
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: DynConvModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvSeq2SeqLMOutput:
+        """
+        Args:
+            input_ids: [B, S] source tokens (or ``inputs_embeds``, or ``encoder_outputs`` from a previous call).
+            attention_mask: [B, S] source padding mask.
+            decoder_input_ids: [B, T] target tokens so far; default: ``labels`` shifted right.
+            decoder_attention_mask: [B, T] target padding mask.
+            cache: from a previous step (``use_cache``): only the new decoder tokens are passed then.
+            labels: [B, T] target ids, -100 where there is nothing to predict.
+            use_cache: return a cache to decode the next tokens incrementally (default:
+                ``config.use_cache``, off when ``labels`` are given).
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if encoder_outputs is None:
+            encoder_outputs = self.model(
+                input_ids, attention_mask, None, inputs_embeds, output_hidden_states, output_widths
+            )
+        elif not isinstance(encoder_outputs, DynConvModelOutput):
+            encoder_outputs = DynConvModelOutput(*encoder_outputs)
+        if labels is not None and decoder_input_ids is None:
+            decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        if decoder_input_ids is None:
+            raise ValueError("pass decoder_input_ids or labels")
+        if use_cache is None:
+            use_cache = self.config.use_cache and labels is None
+        if use_cache and cache is None:
+            cache = self.new_cache()
+        if not use_cache:
+            cache = None
+
+        hidden_states, decoder_hidden_states, decoder_widths, decoder_penalties = self.decoder(
+            self.model.embed_tokens(decoder_input_ids),
+            encoder_outputs.last_hidden_state,
+            attention_mask,
+            decoder_attention_mask,
+            cache,
+            output_hidden_states,
+            output_widths,
+        )
+        logits = self.lm_head(hidden_states)
+        # Per sequence, the mean over every conv layer, encoder and decoder alike.
+        num_encoder_layers = self.config.encoder_layers
+        width_penalty = (encoder_outputs.width_penalty * num_encoder_layers + decoder_penalties.sum(0)) / (
+            num_encoder_layers + len(decoder_penalties)
+        )
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
+        return DynConvSeq2SeqLMOutput(
+            loss=_with_width_penalty(loss, width_penalty, self.config.width_penalty_coef),
+            logits=logits,
+            cache=cache,
+            decoder_hidden_states=decoder_hidden_states,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_widths=encoder_outputs.widths,
+            decoder_widths=decoder_widths,
+            width_penalty=width_penalty,
+        )
+
+
+__all__ = [
+    "DynConvForConditionalGeneration",
+    "DynConvForMaskedLM",
+    "DynConvForSequenceClassification",
+    "DynConvForTokenClassification",
+    "DynConvModel",
+    "DynConvPreTrainedModel",
+]
