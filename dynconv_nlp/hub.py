@@ -1,0 +1,210 @@
+"""Publishing a trained DynConv model: a summary of its learned widths, a model card, and the push.
+
+A pushed folder holds everything a user needs: weights and config, the tokenizer, the model's
+code (for ``trust_remote_code=True``) and the card. It goes up as one ``upload_folder`` commit, card
+included; ``model.push_to_hub`` would write its own README.md over the card.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+
+# What a folder must hold before it is pushed: weights, config, tokenizer and the model's code.
+REQUIRED_FILES = ("config.json", "model.safetensors", "modeling_dynconv.py", "configuration_dynconv.py", "README.md")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+class HubError(RuntimeError):
+    """A push that cannot happen or failed; the message is one line that says what to do."""
+
+
+@dataclass
+class LayerWidths:
+    """Mean learned extents of one conv layer over real tokens and heads, in taps."""
+
+    stack: str  # "encoder" or "decoder"
+    layer: int
+    kernel_size: int
+    mean_left: float
+    mean_right: float
+
+    @property
+    def mean_fraction(self) -> float:
+        """Mean (l + r) / (K - 1): the share of the kernel the layer uses."""
+        return (self.mean_left + self.mean_right) / max(self.kernel_size - 1, 1)
+
+
+@torch.no_grad()
+def summarize_widths(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[LayerWidths]:
+    """Mean left/right extents of every encoder layer over the real tokens of a batch [B, T].
+
+    Works with any DynConv encoder model (``DynConvModel`` and its heads, or the encoder of
+    ``DynConvForConditionalGeneration``).
+    """
+    encoder = model.get_encoder() if hasattr(model, "get_encoder") and model.config.is_encoder_decoder else model
+    was_training = model.training
+    model.eval()
+    outputs = encoder(input_ids=input_ids, attention_mask=attention_mask, output_widths=True)
+    model.train(was_training)
+    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    weights = mask.to(torch.float32)[..., None]  # [B, T, 1], broadcast over heads
+    summary = []
+    for i, (widths, kernel_size) in enumerate(zip(outputs.widths, model.config.kernel_size)):
+        total = weights.sum() * widths.shape[2]
+        left = (widths[..., 0] * weights).sum() / total
+        right = (widths[..., 1] * weights).sum() / total
+        summary.append(LayerWidths("encoder", i, kernel_size, float(left), float(right)))
+    return summary
+
+
+def format_widths(summary: list[LayerWidths]) -> str:
+    """A markdown table of a width summary, for logs and model cards."""
+    rows = ["| layer | K | mean left | mean right | share of K used |", "|---:|---:|---:|---:|---:|"]
+    rows += [
+        f"| {w.stack} {w.layer} | {w.kernel_size} | {w.mean_left:.2f} | {w.mean_right:.2f} | {w.mean_fraction:.0%} |"
+        for w in summary
+    ]
+    return "\n".join(rows)
+
+
+def write_model_card(
+    output_dir: str | Path,
+    config,
+    *,
+    model_name: str,
+    task: str,
+    dataset_name: str,
+    dataset_type: str,
+    metrics: dict[str, float],
+    widths: list[LayerWidths] | None = None,
+    dataset_config: str | None = None,
+    dataset_split: str = "validation",
+    language: str | None = "en",
+    license: str = "apache-2.0",
+    base_model: str | None = None,
+) -> Path:
+    """Write ``output_dir/README.md``: metadata with a model-index, then the card's text.
+
+    Args:
+        config: the model's ``DynConvConfig``.
+        model_name: the repository name users will see, e.g. ``"dynconv-small-sst2"``.
+        task: a Hub task type: ``"text-classification"``, ``"translation"``, ``"fill-mask"``, ...
+        dataset_name, dataset_type, dataset_config, dataset_split: the evaluation data, e.g.
+            ``"GLUE SST-2"``, ``"nyu-mll/glue"``, ``"sst2"``, ``"validation"``.
+        metrics: evaluation results, e.g. ``{"accuracy": 0.91}``.
+        widths: :func:`summarize_widths` on some evaluation text.
+    """
+    eval_results = [
+        EvalResult(
+            task_type=task,
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_config=dataset_config,
+            dataset_split=dataset_split,
+            metric_type=name,
+            metric_name=name,
+            metric_value=value,
+        )
+        for name, value in metrics.items()
+    ]
+    data = ModelCardData(
+        model_name=model_name,
+        language=language,
+        license=license,
+        library_name="transformers",
+        pipeline_tag=task,
+        tags=["dynconv", "dynamic-convolution", "adaptive-width"],
+        datasets=[dataset_type],
+        base_model=base_model,
+        metrics=list(metrics),
+        eval_results=eval_results,
+    )
+    text = "\n\n".join(
+        [
+            f"---\n{data.to_yaml()}\n---",
+            f"# {model_name}",
+            _description(config, task, dataset_name),
+            "## Results\n\n" + "\n".join(
+                ["| metric | value |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
+            ),
+            "## Learned widths\n\n"
+            + (
+                "Mean extents over the real tokens of evaluation text, in taps (K is the largest kernel):\n\n"
+                + format_widths(widths)
+                if widths
+                else "Not measured for this checkpoint."
+            ),
+            _usage(model_name, task),
+            "## Intended use and limitations\n\n"
+            f"Trained for {task} on {dataset_name}; evaluate it on your own data before relying on it. "
+            "It inherits the biases of its training data. The convolutions see a bounded context "
+            "(the sum of the layers' extents), unlike self-attention.",
+        ]
+    )
+    path = Path(output_dir) / "README.md"
+    ModelCard(text).save(path)
+    return path
+
+
+def _description(config, task: str, dataset_name: str) -> str:
+    layers = f"{config.encoder_layers} encoder layers (kernel sizes {config.kernel_size})"
+    if config.is_encoder_decoder:
+        layers += f" and {config.decoder_layers} decoder layers (kernel sizes {config.decoder_kernel_size})"
+    return (
+        f"A DynConv model ([dynconv_nlp](https://github.com/dynconv-nlp/dynconv_nlp)) for {task}, trained on "
+        f"{dataset_name}. Every layer is a dynamic convolution whose kernel is generated per token "
+        f"(`kernel_type={config.kernel_type!r}`) and whose left/right width is "
+        f"{'learned per token and head' if config.width_mode == 'adaptive' else 'fixed'} "
+        f"(`width_mode={config.width_mode!r}`, ramp {config.ramp}, width penalty coefficient "
+        f"{config.width_penalty_coef}). Size: hidden size {config.hidden_size}, {layers}, "
+        f"{config.num_attention_heads} heads, feed-forward size {config.intermediate_size}."
+    )
+
+
+def _usage(model_name: str, task: str) -> str:
+    return (
+        "## Usage\n\n"
+        "The model's code comes with the checkpoint; `pip install dynconv_nlp` is not needed.\n\n"
+        "```python\n"
+        "from transformers import pipeline\n\n"
+        f'pipe = pipeline("{task}", model="{model_name}", trust_remote_code=True)\n'
+        "```"
+    )
+
+
+def check_push_folder(output_dir: str | Path) -> None:
+    """Raise :class:`HubError` unless ``output_dir`` holds everything a pushed model needs."""
+    output_dir = Path(output_dir)
+    missing = [name for name in REQUIRED_FILES if not (output_dir / name).is_file()]
+    if not any((output_dir / name).is_file() for name in TOKENIZER_FILES):
+        missing.append("a tokenizer (tokenizer.json)")
+    if missing:
+        raise HubError(
+            f"{output_dir} is not ready to push, it lacks {', '.join(missing)}: "
+            "save the model and tokenizer with save_pretrained and write the card first"
+        )
+
+
+def push_to_hub(
+    output_dir: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload DynConv model",
+) -> str:
+    """Upload ``output_dir`` (model, tokenizer, code and card) to ``repo_id`` in one commit; returns its URL."""
+    check_push_folder(output_dir)
+    token = token or get_token()
+    if token is None:
+        raise HubError("pushing to the Hub needs a token: run `hf auth login` or set HF_TOKEN")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, folder_path=str(output_dir), commit_message=commit_message)
+    except Exception as error:  # network, auth and server errors all end the push with one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HubError(f"could not push {output_dir} to {repo_id}: {reason}") from error
+    return commit.commit_url

@@ -1,0 +1,44 @@
+"""Helpers for the model tests: a tiny DynConv config and random token ids (imported by the tests)."""
+
+import torch
+
+from dynconv_nlp import DynConvConfig
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CORPUS = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "the weather is nice today",
+    "this film was a delight from start to end",
+    "this film was dull and far too long",
+    "das ist ein kleines haus",
+    "the house is small",
+]
+
+
+def tiny_config(**overrides) -> DynConvConfig:
+    """Two encoder and two decoder layers, widths 16, kernels 3 and 9 (shift and band backends)."""
+    settings = dict(
+        vocab_size=99,
+        hidden_size=16,
+        encoder_layers=2,
+        decoder_layers=2,
+        intermediate_size=32,
+        num_attention_heads=4,
+        kernel_size=[3, 9],
+        decoder_kernel_size=[3, 9],
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        weight_dropout=0.0,
+        # Larger than the usual 0.02, so that a random tiny model's outputs depend on its inputs.
+        initializer_range=0.3,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+    return DynConvConfig(**(settings | overrides))
+
+
+def random_ids(batch: int, length: int, vocab_size: int = 99, seed: int = 0) -> torch.Tensor:
+    """Token ids [batch, length] that avoid the special ids 0 ... 4."""
+    return torch.randint(5, vocab_size, (batch, length), generator=torch.Generator().manual_seed(seed))

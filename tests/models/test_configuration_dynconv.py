@@ -1,0 +1,60 @@
+import pytest
+from transformers import AutoConfig
+
+from dynconv_nlp import DynConvConfig
+from dynconv_nlp.models.dynconv.configuration_dynconv import fairseq_kernel_sizes
+
+
+def test_auto_config_for_model_fills_in_sensible_defaults():
+    config = AutoConfig.for_model("dynconv", vocab_size=8000, hidden_size=256, num_hidden_layers=4)
+    assert isinstance(config, DynConvConfig)
+    assert config.encoder_layers == config.num_hidden_layers == 4
+    assert config.kernel_size == [3, 7, 15, 31]  # fairseq's schedule, one per layer
+    assert config.decoder_kernel_size == fairseq_kernel_sizes(config.decoder_layers)
+    assert (config.kernel_type, config.width_mode, config.position_embedding_type) == ("dynamic", "adaptive", "sinusoidal")
+    assert config.decoder_start_token_id == config.bos_token_id
+
+
+def test_one_kernel_size_applies_to_every_layer():
+    config = DynConvConfig(encoder_layers=3, decoder_layers=2, kernel_size=5, decoder_kernel_size=7)
+    assert config.kernel_size == [5, 5, 5] and config.decoder_kernel_size == [7, 7]
+
+
+def test_dict_round_trip_keeps_every_value():
+    config = DynConvConfig(hidden_size=64, num_attention_heads=4, kernel_size=[3, 5], encoder_layers=2, width_mode="fixed")
+    again = DynConvConfig.from_dict(config.to_dict())
+    assert again.to_dict() == config.to_dict()
+
+
+def test_saved_config_loads_back(tmp_path):
+    config = DynConvConfig(encoder_layers=2, kernel_size=[3, 9], kernel_type="light", ramp=2.0)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, DynConvConfig)
+    assert (loaded.kernel_size, loaded.kernel_type, loaded.ramp) == ([3, 9], "light", 2.0)
+
+
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        (dict(hidden_size=100, num_attention_heads=3), r"num_attention_heads = 3 must divide hidden_size = 100"),
+        (dict(encoder_layers=3, kernel_size=[3, 5]), r"kernel_size must list one kernel size per layer \(3\), got \[3, 5\]"),
+        (dict(decoder_layers=1, decoder_kernel_size=[3, 5]), r"decoder_kernel_size must list one kernel size per layer \(1\)"),
+        (dict(encoder_layers=2, kernel_size=[3, 0]), r"every kernel_size must be >= 1, got \[3, 0\]"),
+        (dict(kernel_type="heavy"), r"kernel_type must be one of \('dynamic', 'light'\), got 'heavy'"),
+        (dict(width_mode="wide"), r"width_mode must be one of .*, got 'wide'"),
+        (dict(position_embedding_type="rotary"), r"position_embedding_type must be one of .*, got 'rotary'"),
+        (dict(conv_backend="cuda"), r"conv_backend must be one of .*, got 'cuda'"),
+        (dict(hidden_act="tanh"), r"hidden_act must be one of .*, got 'tanh'"),
+        (dict(ramp=0.5), r"ramp must be >= 1, got 0.5"),
+        (dict(width_init=0.0), r"width_init must be in \(0, 1\), got 0.0"),
+        (dict(width_penalty_coef=-1.0), r"width_penalty_coef must be >= 0, got -1.0"),
+        (dict(hidden_dropout_prob=1.0), r"hidden_dropout_prob must be in \[0, 1\), got 1.0"),
+        (dict(vocab_size=0), r"vocab_size must be >= 1, got 0"),
+        (dict(num_hidden_layers=0), r"encoder_layers must be >= 1, got 0"),
+        (dict(max_position_embeddings=0), r"max_position_embeddings must be >= 1, got 0"),
+    ],
+)
+def test_bad_values_raise_a_value_error_naming_them(settings, match):
+    with pytest.raises(ValueError, match=match):
+        DynConvConfig(**settings)

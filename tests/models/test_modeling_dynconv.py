@@ -1,0 +1,249 @@
+"""The DynConv models in the style of transformers' model tests: a tiny config, every head."""
+
+import pytest
+import torch
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+
+from dynconv_nlp import (
+    DynConvForConditionalGeneration,
+    DynConvForMaskedLM,
+    DynConvForSequenceClassification,
+    DynConvForTokenClassification,
+    DynConvModel,
+)
+
+from dynconv_testing import random_ids, tiny_config
+
+B, T = 3, 11
+
+
+def _model(model_class, seed=0, **config_overrides):
+    torch.manual_seed(seed)
+    return model_class(tiny_config(**config_overrides)).eval()
+
+
+def _mask(lengths, length=T, side="right"):
+    mask = torch.zeros(len(lengths), length, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1 if side == "right" else 0
+        if side == "left":
+            mask[i, length - n :] = 1
+    return mask
+
+
+@pytest.mark.parametrize(
+    "auto_class,model_class",
+    [
+        (AutoModel, DynConvModel),
+        (AutoModelForSequenceClassification, DynConvForSequenceClassification),
+        (AutoModelForTokenClassification, DynConvForTokenClassification),
+        (AutoModelForMaskedLM, DynConvForMaskedLM),
+        (AutoModelForSeq2SeqLM, DynConvForConditionalGeneration),
+    ],
+)
+def test_auto_classes_build_every_model(auto_class, model_class):
+    assert type(auto_class.from_config(tiny_config())) is model_class
+
+
+def test_base_model_shapes_hidden_states_and_widths():
+    model = _model(DynConvModel)
+    out = model(random_ids(B, T), attention_mask=_mask([11, 7, 1]), output_hidden_states=True, output_widths=True)
+    assert out.last_hidden_state.shape == (B, T, 16)
+    assert len(out.hidden_states) == 3  # embeddings + 2 layers
+    assert [w.shape for w in out.widths] == [(B, T, 4, 2)] * 2
+    # Centred kernels of 3 and 9 taps: extents within [0, 1] and [0, 4].
+    for widths, max_extent in zip(out.widths, (1, 4)):
+        assert widths.min() >= 0 and widths.max() <= max_extent
+    assert out.width_penalty.shape == (B,)
+    assert model(random_ids(B, T)).widths is None
+
+
+@pytest.mark.parametrize(
+    "problem_type,labels,num_labels",
+    [
+        ("single_label_classification", torch.tensor([0, 2, 1]), 3),
+        ("regression", torch.tensor([0.5, -1.0, 2.0]), 1),
+        ("multi_label_classification", torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]), 3),
+    ],
+)
+def test_sequence_classification_losses(problem_type, labels, num_labels):
+    model = _model(DynConvForSequenceClassification, num_labels=num_labels)
+    out = model(random_ids(B, T), attention_mask=_mask([11, 7, 3]), labels=labels)
+    assert model.config.problem_type == problem_type  # inferred from num_labels and the labels' dtype
+    assert out.logits.shape == (B, num_labels)
+    logits = out.logits.squeeze(-1) if num_labels == 1 else out.logits
+    expected = {
+        "single_label_classification": lambda: torch.nn.functional.cross_entropy(logits, labels),
+        "regression": lambda: torch.nn.functional.mse_loss(logits, labels),
+        "multi_label_classification": lambda: torch.nn.functional.binary_cross_entropy_with_logits(logits, labels),
+    }[problem_type]()
+    torch.testing.assert_close(out.loss, expected)
+    out.loss.backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if "token_type" not in n)
+
+
+def test_token_classification_ignores_unlabelled_tokens():
+    model = _model(DynConvForTokenClassification, num_labels=5)
+    labels = torch.randint(0, 5, (B, T))
+    labels[:, 6:] = -100
+    out = model(random_ids(B, T), labels=labels)
+    assert out.logits.shape == (B, T, 5)
+    expected = torch.nn.functional.cross_entropy(out.logits[:, :6].reshape(-1, 5), labels[:, :6].reshape(-1))
+    torch.testing.assert_close(out.loss, expected)
+    out.loss.backward()
+
+
+def test_masked_lm_loss_and_tied_output_embedding():
+    model = _model(DynConvForMaskedLM)
+    assert model.lm_head.decoder.weight is model.model.embed_tokens.weight
+    labels = torch.full((B, T), -100)
+    labels[:, 3] = 7
+    out = model(random_ids(B, T), labels=labels)
+    assert out.logits.shape == (B, T, 99)
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits[:, 3], labels[:, 3]))
+    out.loss.backward()
+    assert model.model.embed_tokens.weight.grad is not None
+
+
+def test_seq2seq_loss_from_labels_shifts_them_right():
+    model = _model(DynConvForConditionalGeneration)
+    labels = random_ids(B, 6, seed=1)
+    labels[0, 4:] = -100
+    out = model(random_ids(B, T), attention_mask=_mask([11, 7, 3]), labels=labels)
+    decoder_input_ids = torch.cat([torch.full((B, 1), 2), labels[:, :-1]], dim=1).masked_fill(
+        torch.cat([torch.zeros(B, 1, dtype=torch.bool), labels[:, :-1] == -100], dim=1), 0
+    )
+    explicit = model(random_ids(B, T), attention_mask=_mask([11, 7, 3]), decoder_input_ids=decoder_input_ids)
+    torch.testing.assert_close(out.logits, explicit.logits)
+    expected = torch.nn.functional.cross_entropy(out.logits.reshape(-1, 99), labels.reshape(-1))
+    torch.testing.assert_close(out.loss, expected)
+    assert out.cache is None  # no cache when training on labels
+    out.loss.backward()
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("position_embedding_type", ["sinusoidal", "learned", "none"])
+def test_padded_batch_equals_each_sequence_alone(side, position_embedding_type):
+    model = _model(DynConvForSequenceClassification, num_labels=2, position_embedding_type=position_embedding_type)
+    lengths = [11, 6, 2]
+    ids, mask = random_ids(B, T), _mask(lengths, side=side)
+    ids = ids.masked_fill(mask == 0, 0)
+    batched = model(ids, attention_mask=mask, output_widths=True)
+    for i, n in enumerate(lengths):
+        real = mask[i].bool()
+        alone = model(ids[i : i + 1, real], output_widths=True)
+        torch.testing.assert_close(batched.logits[i], alone.logits[0])
+        torch.testing.assert_close(batched.width_penalty[i], alone.width_penalty[0])
+        torch.testing.assert_close(batched.widths[1][i, real], alone.widths[1][0])
+
+
+def test_width_penalty_enters_the_loss_with_its_coefficient():
+    labels = torch.tensor([0, 1, 1])
+    plain = _model(DynConvForSequenceClassification, num_labels=2, width_penalty_coef=0.0)
+    penalised = _model(DynConvForSequenceClassification, num_labels=2, width_penalty_coef=0.5)
+    ids, mask = random_ids(B, T), _mask([11, 7, 3])
+    out_plain, out = plain(ids, attention_mask=mask, labels=labels), penalised(ids, attention_mask=mask, labels=labels)
+    torch.testing.assert_close(out.width_penalty, out_plain.width_penalty)
+    torch.testing.assert_close(out.loss, out_plain.loss + 0.5 * out.width_penalty.mean())
+    # What the penalty adds to the gradient of the width projections pushes every extent down.
+    (grad,) = torch.autograd.grad(out.loss, penalised.model.encoder.layers[1].conv.width_proj.bias)
+    (grad_plain,) = torch.autograd.grad(out_plain.loss, plain.model.encoder.layers[1].conv.width_proj.bias)
+    assert torch.all(grad - grad_plain > 0)
+
+
+def test_fixed_width_has_no_penalty_and_full_extents():
+    model = _model(DynConvModel, width_mode="fixed")
+    out = model(random_ids(B, T), output_widths=True)
+    assert torch.all(out.width_penalty == 0)
+    assert torch.all(out.widths[1][..., 0] == 4) and torch.all(out.widths[1][..., 1] == 4)
+
+
+def test_learned_positions_beyond_the_table_raise():
+    model = _model(DynConvModel, position_embedding_type="learned", max_position_embeddings=8)
+    with pytest.raises(ValueError, match=r"position 10 is beyond max_position_embeddings = 8"):
+        model(random_ids(1, T))
+
+
+def test_return_dict_false_gives_a_tuple():
+    model = _model(DynConvForSequenceClassification, num_labels=2)
+    out = model(random_ids(B, T), labels=torch.tensor([0, 1, 0]), return_dict=False)
+    assert isinstance(out, tuple) and out[0].dim() == 0 and out[1].shape == (B, 2)
+
+
+@pytest.mark.parametrize(
+    "model_class", [DynConvForSequenceClassification, DynConvForMaskedLM, DynConvForConditionalGeneration]
+)
+def test_save_and_load_give_identical_logits(model_class, tmp_path):
+    model = _model(model_class, num_labels=2)
+    model.save_pretrained(tmp_path)
+    loaded = model_class.from_pretrained(tmp_path).eval()
+    ids, mask = random_ids(B, T), _mask([11, 7, 3])
+    extra = {"decoder_input_ids": random_ids(B, 4, seed=2)} if model_class is DynConvForConditionalGeneration else {}
+    torch.testing.assert_close(loaded(ids, attention_mask=mask, **extra).logits, model(ids, attention_mask=mask, **extra).logits, atol=0, rtol=0)
+    if loaded.get_output_embeddings() is not None:
+        assert loaded.get_output_embeddings().weight is loaded.get_input_embeddings().weight
+
+
+def test_save_pretrained_with_push_to_hub_points_to_push_to_hub(tmp_path):
+    with pytest.raises(ValueError, match=r"call model.push_to_hub\(repo_id\)"):
+        _model(DynConvModel).save_pretrained(tmp_path, push_to_hub=True)
+
+
+def test_a_bf16_checkpoint_loads_in_bf16_unless_told_otherwise(tmp_path):
+    model = _model(DynConvForSequenceClassification, num_labels=2).to(torch.bfloat16)
+    model.save_pretrained(tmp_path)
+    assert DynConvForSequenceClassification.from_pretrained(tmp_path).dtype == torch.bfloat16  # dtype="auto"
+    loaded = DynConvForSequenceClassification.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    assert loaded.dtype == torch.float32
+    ids = random_ids(B, T)
+    torch.testing.assert_close(loaded(ids).logits, model.float()(ids).logits)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    ids, labels = random_ids(B, T), random_ids(B, 5, seed=3)
+    grads = []
+    for checkpointing in (False, True):
+        model = _model(DynConvForConditionalGeneration).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert all(layer.gradient_checkpointing for layer in model.model.encoder.layers)
+        model(ids, labels=labels).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], msg=name)
+
+
+def test_bf16_autocast_matches_fp32():
+    model = _model(DynConvForSequenceClassification, num_labels=2)
+    ids, mask, labels = random_ids(B, T), _mask([11, 7, 3]), torch.tensor([0, 1, 1])
+    reference = model(ids, attention_mask=mask, labels=labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(ids, attention_mask=mask, labels=labels)
+    out.loss.backward()
+    torch.testing.assert_close(out.logits.float(), reference.logits, atol=0.1, rtol=0.1)
+    assert torch.isfinite(out.loss)
+
+
+def test_encoder_compiles_without_graph_breaks():
+    model = _model(DynConvForSequenceClassification, num_labels=2)
+    explanation = torch._dynamo.explain(model.model)(random_ids(B, T), _mask([11, 7, 3]))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_classifier_exports_with_torch_export_and_matches():
+    model = _model(DynConvForSequenceClassification, num_labels=2)
+    ids, mask = random_ids(B, T), _mask([11, 7, 3])
+    exported = torch.export.export(model, (ids,), kwargs={"attention_mask": mask})
+    # A new batch with other padding runs through the same exported graph.
+    ids2, mask2 = random_ids(B, T, seed=5), _mask([4, 11, 9])
+    torch.testing.assert_close(
+        exported.module()(ids2, attention_mask=mask2).logits, model(ids2, attention_mask=mask2).logits
+    )
