@@ -26,6 +26,7 @@ from transformers.utils import ModelOutput, can_return_tuple
 from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
 from ...layers.dynamic_conv import DynamicConv1d
 from .configuration_dynconv import DynConvConfig
+from .pipeline_dynconv import CUSTOM_PIPELINES
 from .remote_code import save_remote_code
 
 # Written into config.json on save: where transformers finds each class in the saved code.
@@ -210,6 +211,8 @@ class DynConvPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["DynConvEncoderLayer", "DynConvDecoderLayer"]
+    # Pipelines that transformers no longer ships, saved with the model (see pipeline_dynconv.py).
+    custom_pipelines: dict = {}
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -230,6 +233,8 @@ class DynConvPreTrainedModel(PreTrainedModel):
                 "call model.push_to_hub(repo_id) or dynconv_nlp.hub.push_to_hub instead"
             )
         self.config.auto_map = dict(AUTO_MAP)
+        if self.custom_pipelines:
+            self.config.custom_pipelines = dict(self.custom_pipelines)
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             save_remote_code(save_directory)
@@ -614,6 +619,7 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
     (greedy, beam search, sampling). Input and output embeddings are shared and tied."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    custom_pipelines = CUSTOM_PIPELINES
 
     def __init__(self, config: DynConvConfig):
         if config.decoder_layers < 1:

@@ -1,4 +1,4 @@
-"""Helpers for the model tests: a tiny DynConv config and random token ids (imported by the tests)."""
+"""Test helpers: a tiny DynConv config, random token ids, a corpus for tokenizers (imported by the tests)."""
 
 import torch
 
