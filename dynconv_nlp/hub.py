@@ -11,9 +11,12 @@ from pathlib import Path
 import torch
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
 
-# What a folder must hold before it is pushed: weights, config, tokenizer and the model's code.
-REQUIRED_FILES = ("config.json", "model.safetensors", "modeling_dynconv.py", "configuration_dynconv.py", "README.md")
+# What a folder must hold before it is pushed: weights, config, tokenizer, card, and a DynConv model's code.
+REQUIRED_FILES = ("config.json", "model.safetensors", "README.md")
+DYNCONV_CODE_FILES = ("modeling_dynconv.py", "configuration_dynconv.py")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+# Training states and logs that the scripts write beside the model: not part of a published model.
+NOT_PUSHED = ["step_*/**", "epoch_*/**", "runs/**"]
 
 
 class HubError(RuntimeError):
@@ -149,6 +152,8 @@ def write_model_card(
 
 
 def _description(config, task: str, dataset_name: str) -> str:
+    if getattr(config, "model_type", None) != "dynconv":  # a baseline trained with the same scripts
+        return f"A {config.model_type} model for {task}, trained on {dataset_name} with dynconv_nlp's scripts."
     layers = f"{config.encoder_layers} encoder layers (kernel sizes {config.kernel_size})"
     if config.is_encoder_decoder:
         layers += f" and {config.decoder_layers} decoder layers (kernel sizes {config.decoder_kernel_size})"
@@ -177,7 +182,11 @@ def _usage(model_name: str, task: str) -> str:
 def check_push_folder(output_dir: str | Path) -> None:
     """Raise :class:`HubError` unless ``output_dir`` holds everything a pushed model needs."""
     output_dir = Path(output_dir)
-    missing = [name for name in REQUIRED_FILES if not (output_dir / name).is_file()]
+    required = REQUIRED_FILES
+    config = output_dir / "config.json"
+    if config.is_file() and '"model_type": "dynconv"' in config.read_text():
+        required += DYNCONV_CODE_FILES
+    missing = [name for name in required if not (output_dir / name).is_file()]
     if not any((output_dir / name).is_file() for name in TOKENIZER_FILES):
         missing.append("a tokenizer (tokenizer.json)")
     if missing:
@@ -203,7 +212,9 @@ def push_to_hub(
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, folder_path=str(output_dir), commit_message=commit_message)
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=str(output_dir), commit_message=commit_message, ignore_patterns=NOT_PUSHED
+        )
     except Exception as error:  # network, auth and server errors all end the push with one line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise HubError(f"could not push {output_dir} to {repo_id}: {reason}") from error

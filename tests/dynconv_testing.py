@@ -4,7 +4,6 @@ import torch
 
 from dynconv_nlp import DynConvConfig
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CORPUS = [
     "the cat sat on the mat",
     "a dog ran in the park",

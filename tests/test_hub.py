@@ -1,9 +1,12 @@
 """Model card, width summary and the push flow, up to the upload call (the Hub is unreachable here)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 from dynconv_testing import random_ids, tiny_config
+from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from dynconv_nlp import DynConvForConditionalGeneration, DynConvForSequenceClassification, hub
@@ -68,7 +71,9 @@ def test_model_card_has_model_index_usage_and_widths(model, tokenizer_dir, tmp_p
 
 def test_push_uploads_the_whole_folder_in_one_commit(model, tokenizer_dir, tmp_path, monkeypatch):
     path = _publishable_folder(model, tokenizer_dir, tmp_path / "out")
-    calls = []
+    (path / "step_3").mkdir()  # a training state that run_glue.py leaves beside the model
+    (path / "step_3" / "optimizer.bin").write_bytes(b"state")
+    calls, uploaded = [], []
 
     class FakeApi:
         def __init__(self, token):
@@ -77,8 +82,10 @@ def test_push_uploads_the_whole_folder_in_one_commit(model, tokenizer_dir, tmp_p
         def create_repo(self, repo_id, private, exist_ok):
             calls.append(("create_repo", repo_id, private, exist_ok))
 
-        def upload_folder(self, repo_id, folder_path, commit_message):
+        def upload_folder(self, repo_id, folder_path, commit_message, ignore_patterns):
             calls.append(("upload_folder", repo_id, folder_path))
+            files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+            uploaded.extend(filter_repo_objects(files, ignore_patterns=ignore_patterns))
 
             class Commit:
                 commit_url = f"https://huggingface.co/{repo_id}/commit/abc"
@@ -93,6 +100,8 @@ def test_push_uploads_the_whole_folder_in_one_commit(model, tokenizer_dir, tmp_p
         ("create_repo", "someone/dynconv-tiny-sst2", False, True),
         ("upload_folder", "someone/dynconv-tiny-sst2", str(path)),
     ]
+    assert {"README.md", "config.json", "model.safetensors", "modeling_dynconv.py", "tokenizer.json"} <= set(uploaded)
+    assert not [name for name in uploaded if name.startswith("step_")]
     # What would go up loads back: model with its tokenizer, and the card is still ours.
     loaded = AutoModelForSequenceClassification.from_pretrained(path).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)

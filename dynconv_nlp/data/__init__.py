@@ -1,0 +1,1 @@
+"""Data for the scripts: GLUE tasks, local files, tokenizers, and generated tasks."""

@@ -1,0 +1,89 @@
+"""Command lines for the scripts: a YAML/JSON config file of defaults, command-line overrides, one-line errors.
+
+    python scripts/run_glue.py configs/glue/sst2.yaml --learning_rate 3e-4
+
+The file's keys are the script's option names (without ``--``); options given on the command line
+win over the file, and the file wins over the script's defaults.
+"""
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class UsageError(Exception):
+    """Bad input from the user; the message is one line that says what is wrong and how to fix it."""
+
+
+def parse_args_with_config_file(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; a first argument ending in .yaml/.yml/.json is a file of defaults for the options."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0].endswith(CONFIG_SUFFIXES):
+        path = Path(argv.pop(0))
+        parser.set_defaults(**_read_config_file(path, parser))
+        # Options the file provides are no longer required on the command line.
+        for action in parser._actions:
+            if action.dest in parser._defaults:
+                action.required = False
+    return parser.parse_args(argv)
+
+
+def _read_config_file(path: Path, parser: argparse.ArgumentParser) -> dict:
+    if not path.is_file():
+        raise UsageError(f"config file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        reason = str(error).splitlines()[0]
+        raise UsageError(f"config file {path} is not valid {path.suffix[1:].upper()}: {reason}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UsageError(f"config file {path} must map option names to values, got a {type(values).__name__}")
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(f"config file {path} sets unknown options {', '.join(unknown)}; see --help for the options")
+    return values
+
+
+def check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: str | None) -> None:
+    """Refuse to write into a folder that holds another run, unless told to (``--overwrite_output_dir``).
+
+    Resuming from a checkpoint inside ``output_dir`` continues the same run, so it may write there.
+    """
+    if overwrite or not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise UsageError(f"--output_dir {output_dir} is a file, not a folder")
+    contents = sorted(p.name for p in output_dir.iterdir())
+    if not contents:
+        return
+    if resume_from_checkpoint and Path(resume_from_checkpoint).resolve().parent == output_dir.resolve():
+        return
+    shown = ", ".join(contents[:4]) + (", ..." if len(contents) > 4 else "")
+    raise UsageError(
+        f"--output_dir {output_dir} already holds another run ({shown}): choose a new folder, "
+        "pass --overwrite_output_dir, or --resume_from_checkpoint one of its checkpoints"
+    )
+
+
+def exit_on_usage_error(main):
+    """Wrap a script's ``main``: a :class:`UsageError` prints ``script: error: message`` and exits with 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except UsageError as error:
+            print(f"{Path(main.__code__.co_filename).name}: error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,115 @@
+"""run_glue.py on bad input: one line on stderr that says what is wrong and how to fix it, exit 2, nothing lost."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def fail(load_script, tmp_path, capsys):
+    """Run run_glue.main, expect exit 2; returns the one line it printed on stderr."""
+    script = load_script("run_glue")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model_type": "dynconv", "hidden_size": 16, "encoder_layers": 1, "kernel_size": 3}))
+
+    def run(*argv, output_dir=None):
+        argv = [*argv, "--output_dir", str(output_dir or tmp_path / "out")]
+        if "--model_name_or_path" not in argv:
+            argv += ["--config_name", str(config)]
+        with pytest.raises(SystemExit) as exit_info:
+            script.main(argv)
+        assert exit_info.value.code == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        return lines[0]
+
+    return run
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Small valid train and validation CSV files."""
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text("text,label\ngood film,pos\nbad film,neg\n")
+    dev.write_text("text,label\nfine film,pos\n")
+    return train, dev
+
+
+def test_missing_file(fail, files, tmp_path):
+    line = fail("--train_file", str(tmp_path / "nope.csv"), "--validation_file", str(files[1]))
+    assert line == f"run_glue.py: error: {tmp_path / 'nope.csv'} does not exist" or line.endswith("nope.csv does not exist")
+
+
+def test_empty_file(fail, files, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    assert fail("--train_file", str(files[0]), "--validation_file", str(tmp_path / "empty.csv")).endswith("empty.csv is empty")
+
+
+def test_file_with_a_header_only(fail, files, tmp_path):
+    (tmp_path / "header.csv").write_text("text,label\n")
+    assert "header.csv has no examples" in fail("--train_file", str(files[0]), "--validation_file", str(tmp_path / "header.csv"))
+
+
+def test_missing_label_column(fail, files):
+    line = fail("--train_file", str(files[0]), "--validation_file", str(files[1]), "--label_column", "stars")
+    assert "has no label column 'stars'" in line and "--label_column" in line
+
+
+def test_missing_text_column(fail, files):
+    line = fail("--train_file", str(files[0]), "--validation_file", str(files[1]), "--text_columns", "review")
+    assert "has no column review" in line and "text, label" in line
+
+
+def test_unknown_task(fail):
+    line = fail("--task_name", "sst3")
+    assert "unknown --task_name 'sst3'" in line and "sst2" in line
+
+
+def test_validation_labels_unseen_in_training(fail, files, tmp_path):
+    (tmp_path / "dev2.csv").write_text("text,label\nfine film,pos\nso-so film,meh\n")
+    line = fail("--train_file", str(files[0]), "--validation_file", str(tmp_path / "dev2.csv"))
+    assert "labels the training data never shows ('meh'" in line
+
+
+def test_file_that_is_not_utf8(fail, files, tmp_path):
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9 film,pos\n".encode("latin-1"))
+    line = fail("--train_file", str(tmp_path / "latin.csv"), "--validation_file", str(files[1]))
+    assert "latin.csv is not utf-8 (byte 0xe9" in line and "--encoding latin-1" in line
+
+
+def test_the_right_encoding_reads_it(load_script, files, tmp_path):
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\xe9 film,pos\nbad film,neg\n".encode("latin-1"))
+    from dynconv_nlp.data.classification import load_classification_data
+
+    data = load_classification_data(train_file=str(tmp_path / "latin.csv"), validation_file=str(files[1]), encoding="latin-1")
+    assert data.splits["train"]["text"][0] == "café film"
+
+
+def test_output_folder_of_another_run_is_kept(fail, files, tmp_path):
+    out = tmp_path / "previous"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"weights of another run")
+    line = fail("--train_file", str(files[0]), "--validation_file", str(files[1]), output_dir=out)
+    assert "already holds another run (model.safetensors)" in line and "--overwrite_output_dir" in line
+    assert (out / "model.safetensors").read_bytes() == b"weights of another run"
+    assert [p.name for p in out.iterdir()] == ["model.safetensors"]
+
+
+def test_bad_config_file_option(fail, tmp_path):
+    (tmp_path / "run.yaml").write_text("task_name: sst2\nlearning_rat: 0.1\n")
+    assert "sets unknown options learning_rat" in fail(str(tmp_path / "run.yaml"))
+
+
+def test_hub_data_without_network(fail, monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    line = fail("--task_name", "sst2")
+    assert "could not load nyu-mll/glue/sst2 from the Hub" in line and "--glue_dir" in line
+
+
+def test_push_without_hub_model_id(fail):
+    assert "--push_to_hub needs --hub_model_id" in fail("--task_name", "negation_scope", "--push_to_hub")
