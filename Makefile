@@ -1,4 +1,4 @@
-# Two entry points that set everything up on a fresh clone: `make demo` and `make test`.
+# Entry points that set everything up on a fresh clone: `make demo`, `make glue` and `make test`.
 # TORCH selects the PyTorch build, installed before the package so that pip keeps it, e.g.
 #   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo glue test benchmark clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/python scripts/demo_layer.py
+
+glue: install
+	$(BIN)/python scripts/run_glue.py configs/glue/negation_scope.yaml --overwrite_output_dir
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -168,7 +169,8 @@ def build_model(args, data: ClassificationData, tokenizer):
 def tokenize(args, data: ClassificationData, tokenizer, accelerator: Accelerator) -> dict[str, datasets.Dataset]:
     """Every split as model inputs plus ``labels`` (test splits without labels) and ``idx``."""
     limits = {"train": args.max_train_samples} | dict.fromkeys(data.eval_splits, args.max_eval_samples)
-    limits |= dict.fromkeys(data.test_splits, args.max_predict_samples)
+    if args.do_predict:
+        limits |= dict.fromkeys(data.test_splits, args.max_predict_samples)
 
     def encode(examples):
         texts = [examples[column] for column in data.text_columns]
@@ -323,7 +325,10 @@ def main(argv=None) -> dict:
         f"{len(encoded['train'])} training examples, {num_epochs} epochs, batch {total_batch}, "
         f"{max_train_steps} optimizer steps, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters"
     )
-    bar = tqdm(range(max_train_steps), initial=progress.completed_steps, disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        range(max_train_steps), initial=progress.completed_steps, disable=not accelerator.is_local_main_process,
+        mininterval=0.1 if sys.stderr.isatty() else 30,  # a log file gets a line every 30 s, not every step
+    )
     start = time.perf_counter()
     tokens_seen, recent_loss, eval_counts = 0, None, {}
 

@@ -191,11 +191,12 @@ def test_two_processes_count_each_example_once(tmp_path):
     out = tmp_path / "out"
     script = Path(__file__).resolve().parents[2] / "scripts" / "run_glue.py"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--multi_gpu", "--num_processes", "2",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
         "--task_name", "negation_scope", "--config_name", str(config), "--vocab_size", "400",
         "--max_train_samples", "128", "--max_eval_samples", "75", "--max_predict_samples", "33",
-        "--per_device_eval_batch_size", "8", "--num_train_epochs", "1", "--checkpointing_steps", "2",
+        "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "8", "--num_train_epochs", "1",
+        "--checkpointing_steps", "2",
         "--do_predict", "--output_dir", str(out),
     ]
     env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
