@@ -219,8 +219,12 @@ def log_widths(model, dataloader, accelerator: Accelerator) -> dict[str, float]:
 
 def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> None:
     accelerator.wait_for_everyone()
+    # get_state_dict gathers the full weights under FSDP and DeepSpeed ZeRO-3 (every process must call it).
     accelerator.unwrap_model(model).save_pretrained(
-        output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save
+        output_dir,
+        is_main_process=accelerator.is_main_process,
+        save_function=accelerator.save,
+        state_dict=accelerator.get_state_dict(model),
     )
     if accelerator.is_main_process:
         tokenizer.save_pretrained(output_dir)
