@@ -26,7 +26,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, is_tensorboard_available, is_trackio_available, set_seed
 from safetensors.torch import load_model as load_weights
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -123,6 +123,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError("--push_to_hub needs --hub_model_id, e.g. --hub_model_id user/dynconv-small-sst2")
     if args.checkpointing_steps is not None and args.checkpointing_steps != "epoch" and not args.checkpointing_steps.isdigit():
         raise UsageError(f'--checkpointing_steps must be a number of steps or "epoch", got {args.checkpointing_steps!r}')
+    if args.with_tracking and args.report_to in ("tensorboard", "trackio"):
+        available = is_tensorboard_available if args.report_to == "tensorboard" else is_trackio_available
+        if not available():
+            raise UsageError(f"--report_to {args.report_to} needs the {args.report_to} package: pip install {args.report_to}")
     args.output_dir = Path(args.output_dir)
     return args
 

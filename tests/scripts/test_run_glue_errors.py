@@ -26,6 +26,7 @@ def fail(load_script, tmp_path, capsys):
         assert "Traceback" not in err and lines[-1].startswith("run_glue.py: error: ")
         return lines[-1]
 
+    run.script = script
     return run
 
 
@@ -130,3 +131,9 @@ def test_push_without_a_token_keeps_the_outputs(fail, monkeypatch, tmp_path):
     )
     assert line.endswith("pushing to the Hub needs a token: run `hf auth login` or set HF_TOKEN")
     assert {"model.safetensors", "README.md", "all_results.json", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+
+
+def test_tracker_that_is_not_installed(fail, monkeypatch):
+    monkeypatch.setattr(fail.script, "is_trackio_available", lambda: False)
+    line = fail("--task_name", "negation_scope", "--with_tracking", "--report_to", "trackio")
+    assert line.endswith("--report_to trackio needs the trackio package: pip install trackio")
