@@ -112,14 +112,15 @@ def write_model_card(
         )
         for name, value in metrics.items()
     ]
+    is_dynconv = getattr(config, "model_type", None) == "dynconv"
     data = ModelCardData(
         model_name=model_name,
         language=language,
         license=license,
         library_name="transformers",
         pipeline_tag=task,
-        tags=["dynconv", "dynamic-convolution", "adaptive-width"],
-        datasets=[dataset_type],
+        tags=["dynconv", "dynamic-convolution", "adaptive-width"] if is_dynconv else [config.model_type],
+        datasets=[dataset_type] if "/" in dataset_type else None,  # only Hub dataset ids
         base_model=base_model,
         metrics=list(metrics),
         eval_results=eval_results,
@@ -139,7 +140,7 @@ def write_model_card(
                 if widths
                 else "Not measured for this checkpoint."
             ),
-            _usage(model_name, task),
+            _usage(model_name, task, remote_code=is_dynconv),
             "## Intended use and limitations\n\n"
             f"Trained for {task} on {dataset_name}; evaluate it on your own data before relying on it. "
             "It inherits the biases of its training data. The convolutions see a bounded context "
@@ -168,14 +169,12 @@ def _description(config, task: str, dataset_name: str) -> str:
     )
 
 
-def _usage(model_name: str, task: str) -> str:
+def _usage(model_name: str, task: str, remote_code: bool) -> str:
+    note = "The model's code comes with the checkpoint; `pip install dynconv_nlp` is not needed.\n\n" if remote_code else ""
+    trust = ", trust_remote_code=True" if remote_code else ""
     return (
-        "## Usage\n\n"
-        "The model's code comes with the checkpoint; `pip install dynconv_nlp` is not needed.\n\n"
-        "```python\n"
-        "from transformers import pipeline\n\n"
-        f'pipe = pipeline("{task}", model="{model_name}", trust_remote_code=True)\n'
-        "```"
+        f"## Usage\n\n{note}```python\nfrom transformers import pipeline\n\n"
+        f'pipe = pipeline("{task}", model="{model_name}"{trust})\n```'
     )
 
 

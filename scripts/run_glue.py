@@ -26,7 +26,13 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, is_tensorboard_available, is_trackio_available, set_seed
+from accelerate.utils import (
+    DataLoaderConfiguration,
+    ProjectConfiguration,
+    is_tensorboard_available,
+    is_trackio_available,
+    set_seed,
+)
 from safetensors.torch import load_model as load_weights
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -121,8 +127,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError("pass --model_name_or_path to fine-tune a model or --config_name to train one from scratch")
     if args.push_to_hub and not args.hub_model_id:
         raise UsageError("--push_to_hub needs --hub_model_id, e.g. --hub_model_id user/dynconv-small-sst2")
-    if args.checkpointing_steps is not None and args.checkpointing_steps != "epoch" and not args.checkpointing_steps.isdigit():
-        raise UsageError(f'--checkpointing_steps must be a number of steps or "epoch", got {args.checkpointing_steps!r}')
+    steps = args.checkpointing_steps
+    if steps is not None and steps != "epoch" and not (steps.isdigit() and int(steps) > 0):
+        raise UsageError(f'--checkpointing_steps must be a number of steps (1 or more) or "epoch", got {steps!r}')
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "num_train_epochs", "max_train_steps", "max_train_samples", "max_eval_samples", "max_predict_samples"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be 1 or more, got {getattr(args, name)}")
+    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise UsageError("--mixed_precision fp16 needs a GPU; on a CPU use --mixed_precision bf16 or no")
+    if args.task_name and (args.validation_file or args.test_file):
+        raise UsageError("--validation_file and --test_file go with --train_file; --task_name brings its own splits")
     if args.with_tracking and args.report_to in ("tensorboard", "trackio"):
         available = is_tensorboard_available if args.report_to == "tensorboard" else is_trackio_available
         if not available():
@@ -147,16 +162,28 @@ def load_tokenizer(args, data: ClassificationData, accelerator: Accelerator):
     return AutoTokenizer.from_pretrained(args.output_dir)
 
 
-def build_model(args, data: ClassificationData, tokenizer):
-    """A pre-trained model with a head for the task's labels, or a new model from ``--config_name``."""
+def load_config(args, data: ClassificationData):
+    """The model's config with the task's labels; a config that cannot be loaded is a :class:`UsageError`."""
     labels = {"num_labels": data.num_labels, "finetuning_task": data.task.name if data.task else None}
     if not data.is_regression:
         labels |= {"id2label": dict(enumerate(data.label_names)), "label2id": {n: i for i, n in enumerate(data.label_names)}}
     labels["problem_type"] = "regression" if data.is_regression else "single_label_classification"
     name = args.model_name_or_path or args.config_name
-    config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **labels)
-    if args.config_overrides:
-        config.update_from_string(args.config_overrides)
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **labels)
+        if args.config_overrides:
+            config.update_from_string(args.config_overrides)
+    except (OSError, ValueError) as error:
+        option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"cannot load the config of {option} {name}: {reason}") from None
+    if args.plot_widths and config.model_type != "dynconv":
+        raise UsageError(f"--plot_widths needs a DynConv model; a {config.model_type} model has no learned widths")
+    return config
+
+
+def build_model(args, config, tokenizer):
+    """A pre-trained model with a head for the task's labels, or a new model from ``--config_name``."""
     if args.model_name_or_path:
         return AutoModelForSequenceClassification.from_pretrained(
             args.model_name_or_path,
@@ -210,12 +237,13 @@ def evaluate(model, dataloader, accelerator: Accelerator, data: ClassificationDa
     return torch.cat(predictions), torch.cat(references)
 
 
-def log_widths(model, dataloader, accelerator: Accelerator) -> dict[str, float]:
-    """Log the learned extents per layer on one evaluation batch; return each layer's share of K used."""
+def log_widths(model, dataset: datasets.Dataset, collate, accelerator: Accelerator) -> dict[str, float]:
+    """Log the learned extents per layer on 64 evaluation examples; return each layer's share of K used."""
     model = accelerator.unwrap_model(model)
     if getattr(model.config, "model_type", None) != "dynconv":
         return {}
-    batch = next(iter(dataloader))
+    rows = dataset.select(range(min(64, len(dataset)))).remove_columns([c for c in ("idx", "labels") if c in dataset.column_names])
+    batch = collate(list(rows)).to(accelerator.device)
     summary = hub.summarize_widths(model, batch["input_ids"], batch["attention_mask"])
     logger.info("learned widths (mean over real tokens and heads):\n" + hub.format_widths(summary))
     return {f"widths/layer_{w.layer}": w.mean_fraction for w in summary}
@@ -256,6 +284,22 @@ def checkpoint(accelerator: Accelerator, output_dir: Path, name: str) -> None:
     logger.info(f"saved the training state to {output_dir / name}")
 
 
+def _better(value: float, best: float) -> bool:
+    """Is ``value`` an improvement on ``best``? NaN (e.g. a correlation of constant predictions) never is."""
+    return not math.isnan(value) and (math.isnan(best) or value > best)
+
+
+def _json_safe(value):
+    """NaN is not JSON: write it as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 @exit_on_usage_error
 def main(argv=None) -> dict:
     args = parse_args(argv)
@@ -264,7 +308,8 @@ def main(argv=None) -> dict:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=args.report_to if tracking else None,
-        project_dir=args.output_dir,
+        # Tracker logs go to output_dir/runs, which a push leaves out.
+        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=args.output_dir / "runs"),
         # Shuffling seeded by (seed, epoch): a resumed run sees the batches an uninterrupted run would.
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
     )
@@ -290,14 +335,20 @@ def main(argv=None) -> dict:
     )
     if args.do_predict and not data.test_splits:
         raise UsageError("--do_predict needs test data: a test split in the task's data, or --test_file")
+    if args.push_to_hub and not (args.hub_token or hub.get_token()):
+        raise UsageError("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
+    config = load_config(args, data)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, data, accelerator)
-    model = build_model(args, data, tokenizer)
+    model = build_model(args, config, tokenizer)
     encoded = tokenize(args, data, tokenizer, accelerator)
     collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if accelerator.mixed_precision != "no" else None)
     train_dataloader = DataLoader(
         encoded["train"].remove_columns("idx"), shuffle=True, collate_fn=collate,
         batch_size=args.per_device_train_batch_size,
+        # Its own generator: starting an iterator draws a seed, which must not move the global RNG
+        # that dropout uses, or a resumed run would diverge from an uninterrupted one.
+        generator=torch.Generator().manual_seed(args.seed),
     )
     eval_dataloaders = {
         split: DataLoader(encoded[split].remove_columns("idx"), collate_fn=collate, batch_size=args.per_device_eval_batch_size)
@@ -306,10 +357,13 @@ def main(argv=None) -> dict:
 
     # Optimizer and schedule; the number of updates is known once the data is split over processes.
     optimizer = torch.optim.AdamW(optimizer_groups(model, args.weight_decay), lr=args.learning_rate)
-    train_dataloader, *eval_list = accelerator.prepare(train_dataloader, *eval_dataloaders.values())
+    # One prepare call for model, optimizer and data: DeepSpeed sizes its batches from the dataloaders.
+    model, optimizer, train_dataloader, *eval_list = accelerator.prepare(
+        model, optimizer, train_dataloader, *eval_dataloaders.values()
+    )
     eval_dataloaders = dict(zip(eval_dataloaders, eval_list))
     steps_per_epoch = math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
-    max_train_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    max_train_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
     num_epochs = math.ceil(max_train_steps / steps_per_epoch)
     # accelerate steps a prepared scheduler once per process for each optimizer step.
     lr_scheduler = get_scheduler(
@@ -317,15 +371,20 @@ def main(argv=None) -> dict:
         num_warmup_steps=args.num_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
-    progress = TrainingProgress()
+    lr_scheduler = accelerator.prepare(lr_scheduler)
+    progress = TrainingProgress(num_processes=accelerator.num_processes)
     accelerator.register_for_checkpointing(progress)
 
     if tracking:
-        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items()}
+        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items() if k != "hub_token"}
         accelerator.init_trackers("run_glue", hparams)
     if args.resume_from_checkpoint:
         accelerator.load_state(args.resume_from_checkpoint)
+        if progress.num_processes != accelerator.num_processes:
+            raise UsageError(
+                f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with "
+                f"{progress.num_processes}, not {accelerator.num_processes} (its data position is per process)"
+            )
         logger.info(f"resumed from {args.resume_from_checkpoint}: step {progress.completed_steps}, epoch {progress.epoch}")
 
     total_batch = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
@@ -348,6 +407,8 @@ def main(argv=None) -> dict:
         if progress.batches_in_epoch:  # resuming in the middle of this epoch
             batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
         for batch in batches:
+            if progress.completed_steps >= max_train_steps:  # resumed from a checkpoint of the last step
+                break
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
@@ -373,7 +434,11 @@ def main(argv=None) -> dict:
             if progress.completed_steps >= max_train_steps:
                 break
 
-        train_loss = progress.epoch_loss_sum / max(progress.batches_in_epoch, 1)
+        # The epoch's mean loss over every process's batches.
+        loss_sum, batch_count = accelerator.reduce(
+            torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
+        ).tolist()
+        train_loss = loss_sum / max(batch_count, 1)
         progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
         metrics = {}
         for split, dataloader in eval_dataloaders.items():
@@ -382,13 +447,13 @@ def main(argv=None) -> dict:
             prefix = "eval_mm_" if split.endswith("mismatched") else "eval_"
             metrics |= {prefix + k: v for k, v in glue_metrics(data.metric, predictions.numpy(), references.numpy()).items()}
         metrics["train_loss"] = train_loss
-        widths = log_widths(model, eval_dataloaders[data.eval_splits[0]], accelerator)
+        widths = log_widths(model, encoded[data.eval_splits[0]], collate, accelerator)
         logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if tracking:
             accelerator.log(metrics | widths, step=progress.completed_steps)
         main_value = metrics["eval_" + data.main_metric]
         progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
-        if progress.best_metrics is None or main_value > progress.best_metrics["eval_" + data.main_metric]:
+        if progress.best_metrics is None or _better(main_value, progress.best_metrics["eval_" + data.main_metric]):
             progress.best_metrics, progress.best_epoch = metrics, epoch
             save_model(model, tokenizer, accelerator, args.output_dir)
             logger.info(f"new best {data.main_metric} {main_value:.4f}: saved the model to {args.output_dir}")
@@ -402,7 +467,10 @@ def main(argv=None) -> dict:
 
     # The best epoch's model, for predictions, the width plot and the card.
     accelerator.wait_for_everyone()
-    load_weights(accelerator.unwrap_model(model), str(args.output_dir / "model.safetensors"), strict=False)
+    best_weights = args.output_dir / "model.safetensors"
+    if not best_weights.is_file():
+        raise UsageError(f"{best_weights} is missing: resume into the --output_dir of the run that saved it")
+    load_weights(accelerator.unwrap_model(model), str(best_weights), strict=True)
     results = dict(progress.best_metrics or {}) | {
         "best_epoch": progress.best_epoch,
         "epochs": progress.epoch,
@@ -415,8 +483,9 @@ def main(argv=None) -> dict:
     if args.do_predict:
         for split in data.test_splits:
             dataset = encoded[split].remove_columns("idx")
-            has_labels = "labels" in dataset.column_names and min(dataset["labels"]) >= 0
-            if not has_labels:  # GLUE hides its test labels (-1); evaluate() gathers a labels column all the same
+            # GLUE hides its test labels as -1.
+            has_labels = "labels" in dataset.column_names and set(dataset["labels"]) != {-1}
+            if not has_labels:  # evaluate() gathers a labels column all the same
                 dataset = dataset.remove_columns([c for c in ["labels"] if c in dataset.column_names])
                 dataset = dataset.add_column("labels", [0] * len(dataset))
             dataloader = accelerator.prepare(
@@ -430,7 +499,7 @@ def main(argv=None) -> dict:
                 logger.info(f"wrote the {split} predictions to {write_predictions(args, data, split, predictions)}")
 
     if accelerator.is_main_process:
-        (args.output_dir / "all_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.output_dir / "all_results.json").write_text(json.dumps(_json_safe(results), indent=2) + "\n")
         finish_outputs(args, data, accelerator.unwrap_model(model), tokenizer, encoded, results)
     accelerator.wait_for_everyone()
     return results

@@ -12,7 +12,9 @@ import datasets
 
 from ..training.cli import UsageError
 from .files import (
+    check_cells,
     check_label_column,
+    check_text_is_text,
     choose_text_columns,
     is_regression_column,
     label_names_of,
@@ -94,13 +96,20 @@ def _file_data(train_file, validation_file, test_file, text_columns, label_colum
             choose_text_columns(splits[split].column_names, columns, label_column, path)
     check_label_column(splits["validation"], label_column, validation_file)
     has_test_labels = test_file is not None and label_column in splits["test"].column_names
+    for split, path in files.items():
+        if path is not None:
+            check_text_is_text(splits[split], columns, path)
+            labelled = split != "test" or has_test_labels
+            check_cells(splits[split], columns + ([label_column] if labelled else []), path)
 
     if is_regression_column(train, label_column):
         label_names = None
-        splits = {split: data.rename_column(label_column, "label") if label_column != "label" else data
-                  for split, data in splits.items()}
-        splits = {split: data.cast_column("label", datasets.Value("float32")) if "label" in data.column_names else data
-                  for split, data in splits.items()}
+        for split, data in splits.items():
+            if label_column in data.column_names:
+                if label_column != "label":
+                    data = data.remove_columns([c for c in ["label"] if c in data.column_names])
+                    data = data.rename_column(label_column, "label")
+                splits[split] = data.cast_column("label", datasets.Value("float32"))
         metric, main_metric = "regression", "pearson"
     else:
         label_names = label_names_of(train, label_column)

@@ -24,7 +24,7 @@ def read_text_file(path: Path, encoding: str = "utf-8") -> str:
     if not data.strip():
         raise UsageError(f"{path} is empty")
     try:
-        return data.decode(_codec(encoding))
+        return data.decode(python_codec(encoding))
     except UnicodeDecodeError as error:
         raise UsageError(
             f"{path} is not {encoding} (byte 0x{data[error.start]:02x} at offset {error.start}): "
@@ -63,7 +63,7 @@ def _read(path: Path, encoding: str) -> datasets.Dataset:
         else:
             # TSV as GLUE writes it: no quote handling, a " inside a sentence is text.
             options = {"delimiter": "\t", "quoting": 3} if suffix == ".tsv" else {}
-            dataset = datasets.Dataset.from_csv(str(path), encoding=_codec(encoding), keep_default_na=False, **options)
+            dataset = datasets.Dataset.from_csv(str(path), encoding=python_codec(encoding), keep_default_na=False, **options)
     except Exception as error:  # pandas and pyarrow parse errors: name the file, keep their first line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not read {path} as {suffix[1:].upper()}: {reason}") from None
@@ -72,7 +72,7 @@ def _read(path: Path, encoding: str) -> datasets.Dataset:
     return dataset
 
 
-def _codec(encoding: str) -> str:
+def python_codec(encoding: str) -> str:
     """utf-8-sig also reads UTF-8 files that start with a byte-order mark (GLUE's MRPC does)."""
     return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
 
@@ -106,11 +106,26 @@ def check_label_column(dataset: datasets.Dataset, label_column: str, path: str) 
 
 
 def is_regression_column(dataset: datasets.Dataset, label_column: str) -> bool:
-    """Float labels that are not all whole numbers mean regression, as in transformers' run_glue."""
+    """Float labels mean regression, as in transformers' run_glue."""
     feature = dataset.features[label_column]
-    if not (isinstance(feature, datasets.Value) and feature.dtype.startswith("float")):
-        return False
-    return any(float(v) != int(v) for v in dataset[label_column])
+    return isinstance(feature, datasets.Value) and feature.dtype.startswith("float")
+
+
+def check_cells(dataset: datasets.Dataset, columns: list[str], path: str) -> None:
+    """Every text and label cell must be filled, and texts must be strings."""
+    for column in columns:
+        for row, value in enumerate(dataset[column], start=1):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise UsageError(f"{path}: example {row} has no {column!r}; fill it in or remove the example")
+            if isinstance(value, float) and value != value:  # NaN
+                raise UsageError(f"{path}: example {row} has no {column!r} (NaN); fill it in or remove the example")
+
+
+def check_text_is_text(dataset: datasets.Dataset, columns: list[str], path: str) -> None:
+    for column in columns:
+        feature = dataset.features[column]
+        if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
+            raise UsageError(f"{path}: column {column!r} holds {feature}, not text; pick text columns with --text_columns")
 
 
 def label_names_of(train: datasets.Dataset, label_column: str) -> list[str]:

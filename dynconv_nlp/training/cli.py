@@ -22,19 +22,39 @@ class UsageError(Exception):
 
 
 def parse_args_with_config_file(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv``; a first argument ending in .yaml/.yml/.json is a file of defaults for the options."""
+    """Parse ``argv``; a first argument ending in .yaml/.yml/.json is a file of option values.
+
+    The file's values are turned into command-line tokens placed before the real ones, so argparse
+    checks their types and choices as usual, and an option given on the command line wins.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0].endswith(CONFIG_SUFFIXES):
         path = Path(argv.pop(0))
-        parser.set_defaults(**_read_config_file(path, parser))
-        # Options the file provides are no longer required on the command line.
-        for action in parser._actions:
-            if action.dest in parser._defaults:
-                action.required = False
+        argv = _config_file_tokens(path, parser) + argv
     return parser.parse_args(argv)
 
 
-def _read_config_file(path: Path, parser: argparse.ArgumentParser) -> dict:
+def _config_file_tokens(path: Path, parser: argparse.ArgumentParser) -> list[str]:
+    values = _read_config_file(path)
+    options = {action.dest: action for action in parser._actions if action.option_strings}
+    unknown = sorted(set(values) - set(options))
+    if unknown:
+        raise UsageError(f"config file {path} sets unknown options {', '.join(unknown)}; see --help for the options")
+    tokens = []
+    for key, value in values.items():
+        flag = options[key].option_strings[-1]
+        if options[key].nargs == 0:  # a switch such as --do_predict: true turns it on
+            if not isinstance(value, bool):
+                raise UsageError(f"config file {path}: {key} is a switch, set it to true or false, not {value!r}")
+            tokens += [flag] if value else []
+        elif isinstance(value, list):
+            tokens += [flag, *map(str, value)]
+        elif value is not None:
+            tokens += [flag, str(value)]
+    return tokens
+
+
+def _read_config_file(path: Path) -> dict:
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist")
     try:
@@ -47,10 +67,6 @@ def _read_config_file(path: Path, parser: argparse.ArgumentParser) -> dict:
         return {}
     if not isinstance(values, dict):
         raise UsageError(f"config file {path} must map option names to values, got a {type(values).__name__}")
-    known = {action.dest for action in parser._actions}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"config file {path} sets unknown options {', '.join(unknown)}; see --help for the options")
     return values
 
 

@@ -18,6 +18,7 @@ class TrainingProgress:
     ``best_metrics`` holds the evaluation that chose the kept model.
     """
 
+    num_processes: int = 1  # batches_in_epoch and the schedule's position count per process
     completed_steps: int = 0
     epoch: int = 0
     batches_in_epoch: int = 0

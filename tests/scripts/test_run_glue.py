@@ -102,26 +102,40 @@ def test_cola_without_header_reads_every_row(run_glue):
     assert results["eval_samples"] == {"validation": 1043}  # every dev row, none taken for a header
 
 
-@needs_glue
-def test_resumed_run_ends_with_the_same_metrics(run_glue, tmp_path):
-    argv = [
-        "--task_name", "rte", "--glue_dir", str(GLUE_DIR), "--max_train_samples", "96", "--max_eval_samples", "64",
-        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
-        "--checkpointing_steps", "4",
-    ]
-    full, out = run_glue(*argv, output_dir=tmp_path / "full")
-    # A run stopped after step 4 of epoch 0 (6 steps an epoch) holds its tokenizer and that checkpoint.
-    stopped = tmp_path / "stopped"
+def _copy_stopped_run(out, stopped, checkpoint):
+    """What a run killed right after writing ``checkpoint`` leaves: its tokenizer and that checkpoint."""
     stopped.mkdir()
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (stopped / name).write_bytes((out / name).read_bytes())
-    (stopped / "step_4").mkdir()
-    for path in (out / "step_4").iterdir():
-        (stopped / "step_4" / path.name).write_bytes(path.read_bytes())
-    resumed, _ = run_glue(*argv, "--resume_from_checkpoint", str(stopped / "step_4"), output_dir=stopped)
+    (stopped / checkpoint).mkdir()
+    for path in (out / checkpoint).iterdir():
+        (stopped / checkpoint / path.name).write_bytes(path.read_bytes())
+
+
+@needs_glue
+@pytest.mark.parametrize("checkpoint", ["step_4", "step_6"])  # inside epoch 0, and at its end (6 steps an epoch)
+def test_resumed_run_ends_with_the_same_metrics(run_glue, tmp_path, checkpoint):
+    argv = [
+        "--task_name", "rte", "--glue_dir", str(GLUE_DIR), "--max_train_samples", "96", "--max_eval_samples", "64",
+        "--num_train_epochs", "2", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
+        "--checkpointing_steps", "2", "--config_overrides", "hidden_dropout_prob=0.1,weight_dropout=0.1",
+    ]
+    full, out = run_glue(*argv, output_dir=tmp_path / "full")
+    stopped = tmp_path / "stopped"
+    _copy_stopped_run(out, stopped, checkpoint)
+    resumed, _ = run_glue(*argv, "--resume_from_checkpoint", str(stopped / checkpoint), output_dir=stopped)
     for key in ("eval_accuracy", "train_loss", "steps", "best_epoch"):
         assert resumed[key] == full[key], key
-    assert [h["eval_accuracy"] for h in resumed["history"]] == [h["eval_accuracy"] for h in full["history"]]
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+
+
+def test_resuming_a_finished_run_trains_no_further(run_glue, tmp_path):
+    argv = ["--task_name", "negation_scope", "--max_train_samples", "64", "--max_eval_samples", "32",
+            "--max_train_steps", "3", "--checkpointing_steps", "3", "--per_device_train_batch_size", "8"]
+    full, out = run_glue(*argv)
+    resumed, _ = run_glue(*argv, "--resume_from_checkpoint", "latest", output_dir=out)
+    assert resumed["steps"] == full["steps"] == 3
+    assert resumed["eval_accuracy"] == full["eval_accuracy"]
 
 
 @needs_glue
@@ -172,7 +186,8 @@ def test_a_transformers_baseline_runs_through_the_same_script(run_glue, tokenize
     )
     assert "eval_accuracy" in results
     assert json.loads((out / "config.json").read_text())["model_type"] == "bert"
-    assert "A bert model" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "A bert model" in card and "trust_remote_code" not in card and "dynconv\n" not in card
 
 
 def test_tensorboard_tracking_writes_events(run_glue):
@@ -216,3 +231,9 @@ def test_two_processes_count_each_example_once(tmp_path):
         predictions = model(**inputs).logits.argmax(-1)
     accuracy = (predictions == torch.tensor(validation["label"][:75])).float().mean().item()
     assert results["eval_accuracy"] == pytest.approx(accuracy)
+    # And the test predictions are in the test set's order.
+    test = negation_scope_splits()["test"]
+    with torch.no_grad():
+        expected = model(**tokenizer(test["sentence"][:33], padding=True, return_tensors="pt")).logits.argmax(-1)
+    written = [line.split("\t")[1] for line in _lines(out / "negation_scope.tsv")[1:]]
+    assert written == [model.config.id2label[i] for i in expected.tolist()]

@@ -119,18 +119,44 @@ def test_push_without_hub_model_id(fail):
     assert "--push_to_hub needs --hub_model_id" in fail("--task_name", "negation_scope", "--push_to_hub")
 
 
-def test_push_without_a_token_keeps_the_outputs(fail, monkeypatch, tmp_path):
-    from dynconv_nlp import hub
-
-    monkeypatch.setattr(hub, "get_token", lambda: None)
+def test_push_without_a_token_stops_before_training(fail, monkeypatch, tmp_path):
+    monkeypatch.setattr(fail.script.hub, "get_token", lambda: None)
     out = tmp_path / "pushed"
-    line = fail(
-        "--task_name", "negation_scope", "--max_train_samples", "32", "--max_eval_samples", "16",
-        "--num_train_epochs", "1", "--push_to_hub", "--hub_model_id", "someone/dynconv-test", output_dir=out,
-        after_training=True,
-    )
-    assert line.endswith("pushing to the Hub needs a token: run `hf auth login` or set HF_TOKEN")
-    assert {"model.safetensors", "README.md", "all_results.json", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+    line = fail("--task_name", "negation_scope", "--push_to_hub", "--hub_model_id", "someone/dynconv-test", output_dir=out)
+    assert line.endswith("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
+    assert not out.exists()
+
+
+def test_a_config_that_cannot_be_loaded_leaves_nothing_behind(fail, tmp_path):
+    out = tmp_path / "first"
+    line = fail("--task_name", "negation_scope", "--model_name_or_path", str(tmp_path / "no-such-model"), output_dir=out)
+    assert "cannot load the config of --model_name_or_path" in line
+    assert not out.exists()  # so the corrected command is not refused as "another run"
+
+
+def test_plot_widths_of_a_model_without_widths(fail, tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "bert")
+    line = fail("--task_name", "negation_scope", "--model_name_or_path", str(tmp_path / "bert"), "--plot_widths")
+    assert "--plot_widths needs a DynConv model; a bert model has no learned widths" in line
+
+
+def test_empty_label_cell(fail, files, tmp_path):
+    (tmp_path / "holes.csv").write_text("text,label\ngood film,pos\nbad film,\n")
+    assert "example 2 has no 'label'" in fail("--train_file", str(tmp_path / "holes.csv"), "--validation_file", str(files[1]))
+
+
+def test_numbers_for_text(fail, files, tmp_path):
+    (tmp_path / "numbers.jsonl").write_text('{"text": 7, "label": "pos"}\n{"text": 8, "label": "neg"}\n')
+    line = fail("--train_file", str(tmp_path / "numbers.jsonl"), "--validation_file", str(files[1]))
+    assert "column 'text' holds" in line and "not text" in line
+
+
+def test_zero_steps_and_fp16_on_cpu(fail):
+    assert "--checkpointing_steps must be a number of steps (1 or more)" in fail("--task_name", "negation_scope", "--checkpointing_steps", "0")
+    assert "--max_train_samples must be 1 or more, got 0" in fail("--task_name", "negation_scope", "--max_train_samples", "0")
+    assert "--mixed_precision fp16 needs a GPU" in fail("--task_name", "negation_scope", "--mixed_precision", "fp16")
 
 
 def test_tracker_that_is_not_installed(fail, monkeypatch):
