@@ -14,7 +14,6 @@ The first argument may be a YAML or JSON file of option values; options on the c
 """
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -59,6 +58,7 @@ from dynconv_nlp.training import (
     optimizer_groups,
     parse_args_with_config_file,
 )
+from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
 
 logger = get_logger(__name__)
 
@@ -249,19 +249,6 @@ def log_widths(model, dataset: datasets.Dataset, collate, accelerator: Accelerat
     return {f"widths/layer_{w.layer}": w.mean_fraction for w in summary}
 
 
-def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> None:
-    accelerator.wait_for_everyone()
-    # get_state_dict gathers the full weights under FSDP and DeepSpeed ZeRO-3 (every process must call it).
-    accelerator.unwrap_model(model).save_pretrained(
-        output_dir,
-        is_main_process=accelerator.is_main_process,
-        save_function=accelerator.save,
-        state_dict=accelerator.get_state_dict(model),
-    )
-    if accelerator.is_main_process:
-        tokenizer.save_pretrained(output_dir)
-
-
 def write_predictions(args, data: ClassificationData, split: str, predictions: torch.Tensor) -> Path:
     """A GLUE submission file (``SST-2.tsv``, ``MNLI-m.tsv``, ...): index, prediction; label names for NLI tasks."""
     name = data.task.submission_name(split) if data.task else f"predict_results_{split}.tsv"
@@ -279,25 +266,9 @@ def write_predictions(args, data: ClassificationData, split: str, predictions: t
     return path
 
 
-def checkpoint(accelerator: Accelerator, output_dir: Path, name: str) -> None:
-    accelerator.save_state(output_dir / name)
-    logger.info(f"saved the training state to {output_dir / name}")
-
-
 def _better(value: float, best: float) -> bool:
     """Is ``value`` an improvement on ``best``? NaN (e.g. a correlation of constant predictions) never is."""
     return not math.isnan(value) and (math.isnan(best) or value > best)
-
-
-def _json_safe(value):
-    """NaN is not JSON: write it as null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 @exit_on_usage_error
@@ -430,7 +401,7 @@ def main(argv=None) -> dict:
                 accelerator.log({"train/loss": loss.item(), "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
             if args.checkpointing_steps and args.checkpointing_steps.isdigit():
                 if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}")
+                    save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}")
             if progress.completed_steps >= max_train_steps:
                 break
 
@@ -458,7 +429,7 @@ def main(argv=None) -> dict:
             save_model(model, tokenizer, accelerator, args.output_dir)
             logger.info(f"new best {data.main_metric} {main_value:.4f}: saved the model to {args.output_dir}")
         if args.checkpointing_steps == "epoch":
-            checkpoint(accelerator, args.output_dir, f"epoch_{epoch}")
+            save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}")
         if progress.completed_steps >= max_train_steps:
             break
     train_seconds = time.perf_counter() - start
@@ -499,7 +470,7 @@ def main(argv=None) -> dict:
                 logger.info(f"wrote the {split} predictions to {write_predictions(args, data, split, predictions)}")
 
     if accelerator.is_main_process:
-        (args.output_dir / "all_results.json").write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+        write_results(args.output_dir, results)
         finish_outputs(args, data, accelerator.unwrap_model(model), tokenizer, encoded, results)
     accelerator.wait_for_everyone()
     return results

@@ -1,7 +1,9 @@
 """A tokenizer trained on the task's own texts, for models trained from scratch without a Hub tokenizer.
 
-BERT-style: lower-cased, ``[CLS] a [SEP]`` and ``[CLS] a [SEP] b [SEP]`` with token type ids, and the
-special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (ids 0-4), so fill-mask and pair tasks work with it.
+Special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (ids 0-4). For classification (``for_seq2seq=False``)
+BERT-style ``[CLS] a [SEP]`` and ``[CLS] a [SEP] b [SEP]`` with token type ids, so fill-mask and pair
+tasks work; for translation ``a [SEP]``: ``[SEP]`` ends a sentence (the eos) and ``[CLS]`` starts
+the decoder (the bos).
 """
 
 from collections.abc import Iterable
@@ -10,13 +12,17 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-KINDS = ("wordpiece", "bpe")
+KINDS = ("wordpiece", "bpe", "unigram")
 
 
 def train_tokenizer(
-    texts: Iterable[str], vocab_size: int = 8000, kind: str = "wordpiece", lowercase: bool = True
+    texts: Iterable[str],
+    vocab_size: int = 8000,
+    kind: str = "wordpiece",
+    lowercase: bool = True,
+    for_seq2seq: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """Train a WordPiece or (byte-level) BPE vocabulary of at most ``vocab_size`` tokens on ``texts``."""
+    """Train a WordPiece, byte-level BPE or unigram vocabulary of at most ``vocab_size`` tokens on ``texts``."""
     if kind not in KINDS:
         raise ValueError(f"tokenizer kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "wordpiece":
@@ -25,6 +31,12 @@ def train_tokenizer(
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tokenizer.decoder = decoders.WordPiece()
         trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    elif kind == "unigram":
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else []))
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="[UNK]")
     else:
         tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
         tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else []))
@@ -35,11 +47,16 @@ def train_tokenizer(
         )
     tokenizer.train_from_iterator(texts, trainer)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
+    if for_seq2seq:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A [SEP]", pair="$A [SEP] $B:1 [SEP]:1", special_tokens=[("[SEP]", sep_id)]
+        )
+    else:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         unk_token="[UNK]",
@@ -47,5 +64,7 @@ def train_tokenizer(
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+        bos_token="[CLS]" if for_seq2seq else None,
+        eos_token="[SEP]" if for_seq2seq else None,
+        model_input_names=["input_ids", "attention_mask"] if for_seq2seq else ["input_ids", "token_type_ids", "attention_mask"],
     )

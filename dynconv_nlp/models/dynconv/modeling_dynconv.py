@@ -651,6 +651,10 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, new_embeddings: nn.Linear):
         self.lm_head = new_embeddings
 
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Decoder inputs [B, T] for ``labels`` [B, T]: shifted right (used by ``DataCollatorForSeq2Seq``)."""
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
     def new_cache(self) -> EncoderDecoderCache:
         """An empty cache: a conv-state layer per decoder layer, and the cross-attention keys/values."""
         states = Cache(layers=[DynConvStateCacheLayer() for _ in self.decoder.layers])
