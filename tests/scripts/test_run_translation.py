@@ -148,3 +148,21 @@ def test_misaligned_files_stop_with_one_line(run_translation, tmp_path, capsys):
                         str(tmp_path / "t"))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "parallel files must align line by line" in err[0]
+
+
+def test_a_hub_dataset_with_a_translation_column(run_translation, monkeypatch):
+    import datasets
+
+    pairs = [{"de": f"ein Haus {i}", "en": f"a house {i}"} for i in range(40)]
+    hub_data = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"translation": pairs}),
+         "validation": datasets.Dataset.from_dict({"translation": pairs[:8]}),
+         "test": datasets.Dataset.from_dict({"translation": pairs[8:16]})}
+    )
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append(a) or hub_data)
+    results, _ = run_translation(
+        "--dataset_name", "wmt16", "--dataset_config_name", "de-en", "--train_file", "", "--validation_file", "",
+        "--test_file", "", "--max_train_samples", "40", "--num_train_epochs", "1", "--vocab_size", "100",
+    )
+    assert calls == [("wmt16", "de-en")] and "test_bleu" in results
