@@ -166,3 +166,11 @@ def test_a_hub_dataset_with_a_translation_column(run_translation, monkeypatch):
         "--test_file", "", "--max_train_samples", "40", "--num_train_epochs", "1", "--vocab_size", "100",
     )
     assert calls == [("wmt16", "de-en")] and "test_bleu" in results
+
+
+@needs_multi30k
+def test_tensorboard_tracking(run_translation):
+    pytest.importorskip("tensorboard")
+    _, out = run_translation("--num_train_epochs", "1", "--with_tracking", "--report_to", "tensorboard", "--hub_token", "hf_secret")
+    events = list((out / "runs").rglob("events.out.tfevents.*"))
+    assert events and all(b"hf_secret" not in p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file())
