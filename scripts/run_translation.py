@@ -404,7 +404,7 @@ def main(argv=None) -> dict:
                 continue
             progress.completed_steps += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{recent_loss:.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}")
+            bar.set_postfix(loss=f"{recent_loss:.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
             if tracking:
                 accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
             if args.checkpointing_steps and args.checkpointing_steps.isdigit():
