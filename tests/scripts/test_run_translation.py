@@ -174,3 +174,15 @@ def test_tensorboard_tracking(run_translation):
     _, out = run_translation("--num_train_epochs", "1", "--with_tracking", "--report_to", "tensorboard", "--hub_token", "hf_secret")
     events = list((out / "runs").rglob("events.out.tfevents.*"))
     assert events and all(b"hf_secret" not in p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file())
+
+
+@needs_multi30k
+def test_a_transformer_baseline_from_its_config(run_translation, tmp_path):
+    config = json.loads((Path(__file__).resolve().parents[2] / "configs/models/transformer_small_mt.json").read_text())
+    config |= {"d_model": 32, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "encoder_layers": 1, "decoder_layers": 1}
+    (tmp_path / "marian.json").write_text(json.dumps(config))
+    results, out = run_translation("--config_name", str(tmp_path / "marian.json"), "--vocab_size", "600",
+                                   "--num_train_epochs", "1", model=False)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model_type"] == "marian" and saved["vocab_size"] == len(AutoTokenizer.from_pretrained(out))
+    assert "test_chrf" in results
