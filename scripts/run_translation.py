@@ -28,7 +28,13 @@ import torch.nn.functional as F
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import (
+    DataLoaderConfiguration,
+    ProjectConfiguration,
+    is_tensorboard_available,
+    is_trackio_available,
+    set_seed,
+)
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, get_scheduler
@@ -73,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     model = parser.add_argument_group("model and tokenizer")
     model.add_argument("--model_name_or_path", help="a seq2seq checkpoint to fine-tune")
     model.add_argument("--config_name", help="a config to train from scratch, e.g. configs/models/small.json")
-    model.add_argument("--config_overrides", help='e.g. "decoder_layers=3,width_penalty_coef=0.01"')
+    model.add_argument("--config_overrides", help='e.g. "width_penalty_coef=0.01,hidden_dropout_prob=0.3"')
     model.add_argument("--tokenizer_name", help="default: the model's; for a new model, a joint one trained on the data")
     model.add_argument("--tokenizer_type", choices=("bpe", "unigram"), default="bpe")
     model.add_argument("--vocab_size", type=int, default=8000, help="size of the joint source+target tokenizer")
@@ -122,6 +128,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError("pass --dataset_name (the Hub) or --train_file (local data), one of them")
     if args.train_file and not args.validation_file:
         raise UsageError("--train_file needs --validation_file")
+    if args.dataset_name and (args.train_file or args.validation_file or args.test_file):
+        raise UsageError("--dataset_name brings its own splits: leave out --train_file, --validation_file, --test_file")
     if args.predict_file and not (args.test_file or args.dataset_name):
         raise UsageError("--predict_file needs test data: --test_file, or a --dataset_name with a test split")
     if args.average_last_checkpoints is not None and not args.checkpointing_steps:
@@ -136,6 +144,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "max_train_samples", "max_eval_samples", "max_predict_samples"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name} must be 1 or more, got {getattr(args, name)}")
+    if args.with_tracking and args.report_to in ("tensorboard", "trackio"):
+        available = is_tensorboard_available if args.report_to == "tensorboard" else is_trackio_available
+        if not available():
+            raise UsageError(f"--report_to {args.report_to} needs the {args.report_to} package: pip install {args.report_to}")
+    for name in ("max_source_length", "max_target_length", "generation_max_length", "vocab_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be 1 or more, got {getattr(args, name)}")
+    if not 0 <= args.label_smoothing < 1:
+        raise UsageError(f"--label_smoothing must be in [0, 1), got {args.label_smoothing}")
     if args.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise UsageError("--mixed_precision fp16 needs a GPU; on a CPU use --mixed_precision bf16 or no")
     args.output_dir = Path(args.output_dir)
@@ -150,7 +167,17 @@ def load_data(args) -> datasets.DatasetDict:
         except Exception as error:  # offline, or no such dataset
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise UsageError(f"could not load {args.dataset_name} ({reason}); for local data pass --train_file") from None
-        return datasets.DatasetDict({"validation" if k == "valid" else k: v for k, v in splits.items()})
+        splits = {"validation" if k == "valid" else k: v for k, v in splits.items()}
+        missing = [split for split in ("train", "validation") if split not in splits]
+        if missing:
+            raise UsageError(f"{args.dataset_name} has no {' or '.join(missing)} split (it has {', '.join(splits)})")
+        first = splits["train"][0].get("translation") if "translation" in splits["train"].column_names else None
+        if not isinstance(first, dict) or not {args.source_lang, args.target_lang} <= set(first):
+            raise UsageError(
+                f"{args.dataset_name} has no translation column with {args.source_lang!r} and {args.target_lang!r} "
+                f"(columns: {', '.join(splits['train'].column_names)}); check --dataset_config_name and the languages"
+            )
+        return datasets.DatasetDict(splits)
     files = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
     return datasets.DatasetDict(
         {split: load_translation_split(path, args.source_lang, args.target_lang, args.encoding)
@@ -164,6 +191,7 @@ def load_config(args):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
+            config.validate()  # update_from_string checks nothing
     except (OSError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot load the config {name}: {reason}") from None
@@ -191,13 +219,22 @@ def build_model(args, config, tokenizer):
     if args.model_name_or_path:
         return AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, config=config, trust_remote_code=args.trust_remote_code)
     # A new model takes its vocabulary and special ids from the tokenizer.
+    if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
+        raise UsageError(f"the tokenizer {args.tokenizer_name or args.output_dir} needs a pad and an eos token for translation")
     config.vocab_size = len(tokenizer)
+    if hasattr(config, "decoder_vocab_size"):  # Marian keeps a separate one
+        config.decoder_vocab_size = len(tokenizer)
     config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
-    config.bos_token_id = config.decoder_start_token_id = tokenizer.bos_token_id
+    # Decoding starts from bos; tokenizers without one (Marian, T5) start from pad.
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.pad_token_id
+    config.bos_token_id = config.decoder_start_token_id = start
+    if getattr(config, "forced_eos_token_id", None) is not None:
+        config.forced_eos_token_id = tokenizer.eos_token_id
     return AutoModelForSeq2SeqLM.from_config(config, trust_remote_code=args.trust_remote_code)
 
 
-def tokenize(args, splits, tokenizer, accelerator) -> dict[str, datasets.Dataset]:
+def tokenize(args, splits, tokenizer, accelerator) -> tuple[dict[str, datasets.Dataset], dict[str, list[str]]]:
+    """Every split as model inputs and labels, and each split's raw target sentences (the references)."""
     limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_predict_samples}
 
     def encode(examples):
@@ -207,14 +244,15 @@ def tokenize(args, splits, tokenizer, accelerator) -> dict[str, datasets.Dataset
         inputs["labels"] = tokenizer(text_target=targets, max_length=args.max_target_length, truncation=True)["input_ids"]
         return inputs
 
-    encoded = {}
+    encoded, references = {}, {}
     with accelerator.main_process_first():
         for split in splits:
             dataset = splits[split]
             if limits.get(split) is not None:
                 dataset = dataset.select(range(min(limits[split], len(dataset))))
             encoded[split] = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {split}")
-    return encoded
+            references[split] = [pair[args.target_lang] for pair in dataset["translation"]]
+    return encoded, references
 
 
 def train_dataloader_for(args, dataset, collate):
@@ -244,11 +282,11 @@ def smoothed_loss(model, batch, label_smoothing: float, width_penalty_coef: floa
     return loss
 
 
-def translate(args, model, dataset, tokenizer, collate, accelerator) -> tuple[list[str], list[str]]:
-    """Beam search over a tokenized split: (hypotheses, references), detokenized, in the split's order."""
+def translate(args, model, dataset, tokenizer, collate, accelerator) -> list[str]:
+    """Beam search over a tokenized split: detokenized hypotheses, in the split's order."""
     model.eval()
     dataloader = accelerator.prepare(DataLoader(dataset, batch_size=args.per_device_eval_batch_size, collate_fn=collate))
-    hypotheses, references = [], []
+    hypotheses = []
     generate = accelerator.unwrap_model(model).generate
     for batch in tqdm(dataloader, desc="translating", disable=not accelerator.is_local_main_process):
         with torch.no_grad():
@@ -257,17 +295,14 @@ def translate(args, model, dataset, tokenizer, collate, accelerator) -> tuple[li
                 length_penalty=args.length_penalty, max_new_tokens=args.generation_max_length,
             )
         output = accelerator.pad_across_processes(output, dim=1, pad_index=tokenizer.pad_token_id)
-        labels = accelerator.pad_across_processes(batch["labels"], dim=1, pad_index=-100)
-        output, labels = accelerator.gather_for_metrics((output, labels))
-        labels = labels.masked_fill(labels == -100, tokenizer.pad_token_id)
-        hypotheses += [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)]
-        references += [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
-    return hypotheses, references
+        # gather_for_metrics keeps the split's order and drops the copies that even batches add.
+        hypotheses += [t.strip() for t in tokenizer.batch_decode(accelerator.gather_for_metrics(output), skip_special_tokens=True)]
+    return hypotheses
 
 
-def score(hypotheses: list[str], references: list[str]) -> dict:
-    """sacreBLEU BLEU and chrF (on detokenized text), with their signatures."""
-    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+def score(hypotheses: list[str], references: list[str], target_lang: str) -> dict:
+    """sacreBLEU BLEU and chrF of detokenized hypotheses against the raw references, with their signatures."""
+    bleu, chrf = sacrebleu.metrics.BLEU(trg_lang=target_lang), sacrebleu.metrics.CHRF()
     bleu_score, chrf_score = bleu.corpus_score(hypotheses, [references]), chrf.corpus_score(hypotheses, [references])
     return {
         "bleu": round(bleu_score.score, 2),
@@ -279,15 +314,16 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
 
 @torch.no_grad()
 def validation_loss(model, dataloader, accelerator) -> float:
-    """Mean cross-entropy (no smoothing) per target token over the validation split."""
+    """Mean cross-entropy (no smoothing) per target token over the validation split, each example once."""
     model.eval()
-    total, count = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
+    sums, counts = [], []
     for batch in dataloader:
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        total += F.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100, reduction="sum")
-        count += (batch["labels"] != -100).sum()
-    total, count = accelerator.reduce(total, "sum"), accelerator.reduce(count, "sum")
-    return (total / count).item()
+        token_losses = F.cross_entropy(logits.transpose(1, 2).float(), batch["labels"], ignore_index=-100, reduction="none")
+        example_sums, example_counts = accelerator.gather_for_metrics((token_losses.sum(1), (batch["labels"] != -100).sum(1)))
+        sums.append(example_sums)
+        counts.append(example_counts)
+    return (torch.cat(sums).sum() / torch.cat(counts).sum()).item()
 
 
 def write_card(args, model, results: dict) -> None:
@@ -339,7 +375,7 @@ def main(argv=None) -> dict:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, splits, accelerator)
     model = build_model(args, config, tokenizer)
-    encoded = tokenize(args, splits, tokenizer, accelerator)
+    encoded, references = tokenize(args, splits, tokenizer, accelerator)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     train_dataloader, token_sampler = train_dataloader_for(args, encoded["train"], collate)
     eval_dataloader = DataLoader(encoded["validation"], batch_size=args.per_device_eval_batch_size, collate_fn=collate)
@@ -409,7 +445,8 @@ def main(argv=None) -> dict:
                 accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
             if args.checkpointing_steps and args.checkpointing_steps.isdigit():
                 if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}")
+                    progress.checkpoints.append(f"step_{progress.completed_steps}")
+                    save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1])
 
         loss_sum, batch_count = accelerator.reduce(
             torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
@@ -421,7 +458,8 @@ def main(argv=None) -> dict:
         if tracking:
             accelerator.log(metrics, step=progress.completed_steps)
         if args.checkpointing_steps == "epoch":
-            save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}")
+            progress.checkpoints.append(f"epoch_{epoch}")
+            save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1])
         if progress.completed_steps >= max_train_steps:
             break
     train_seconds = time.perf_counter() - start
@@ -429,11 +467,13 @@ def main(argv=None) -> dict:
         accelerator.end_training()
 
     if args.average_last_checkpoints:
-        paths = last_checkpoints(args.output_dir, args.average_last_checkpoints)
+        accelerator.wait_for_everyone()  # every checkpoint is written before anyone reads them
+        paths = last_checkpoints(args.output_dir, args.average_last_checkpoints, progress.checkpoints)
         unwrapped = accelerator.unwrap_model(model)
         # Tied weights (the output embedding) are stored once; every other weight must be in the checkpoints.
         missing, unexpected = unwrapped.load_state_dict(average_checkpoints(paths), strict=False)
-        untied = [k for k in missing if k not in (getattr(unwrapped, "_tied_weights_keys", None) or {})]
+        tied = getattr(unwrapped, "all_tied_weights_keys", None) or getattr(unwrapped, "_tied_weights_keys", None) or {}
+        untied = [k for k in missing if k not in set(tied) | set(tied.values())]
         if untied or unexpected:
             raise UsageError(f"the checkpoints in {args.output_dir} do not match the model ({(untied + unexpected)[:3]})")
         logger.info(f"averaged the weights of {', '.join(p.name for p in paths)}")
@@ -441,12 +481,13 @@ def main(argv=None) -> dict:
 
     results = {"steps": progress.completed_steps, "epochs": progress.epoch, "train_seconds": round(train_seconds, 1),
                "train_samples": len(encoded["train"]), "history": progress.history}
-    hypotheses, references = translate(args, model, encoded["validation"], tokenizer, collate, accelerator)
-    results |= {f"eval_{k}": v for k, v in score(hypotheses, references).items()}
+    hypotheses = translate(args, model, encoded["validation"], tokenizer, collate, accelerator)
+    results |= {f"eval_{k}": v for k, v in score(hypotheses, references["validation"], args.target_lang).items()}
     if "test" in encoded:
-        hypotheses, references = translate(args, model, encoded["test"], tokenizer, collate, accelerator)
-        results |= {f"test_{k}": v for k, v in score(hypotheses, references).items()}
+        hypotheses = translate(args, model, encoded["test"], tokenizer, collate, accelerator)
+        results |= {f"test_{k}": v for k, v in score(hypotheses, references["test"], args.target_lang).items()}
         if args.predict_file and accelerator.is_main_process:
+            Path(args.predict_file).parent.mkdir(parents=True, exist_ok=True)
             Path(args.predict_file).write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
     logger.info(", ".join(f"{k} {v}" for k, v in results.items() if "bleu" in k or "chrf" in k))
     if accelerator.is_main_process:

@@ -27,6 +27,7 @@ def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> 
 def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str) -> None:
     """The full training state (``accelerator.save_state``) in ``output_dir/name``."""
     accelerator.save_state(output_dir / name)
+    accelerator.wait_for_everyone()  # the folder is complete before any process reads it
     logger.info(f"saved the training state to {output_dir / name}")
 
 

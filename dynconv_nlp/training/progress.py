@@ -26,6 +26,7 @@ class TrainingProgress:
     best_metrics: dict | None = None
     best_epoch: int | None = None
     history: list[dict] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)  # this run's step_N / epoch_N folders, oldest first
 
     def state_dict(self) -> dict:
         return asdict(self)

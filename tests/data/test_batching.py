@@ -28,3 +28,14 @@ def test_order_depends_on_seed_and_epoch_only():
 def test_an_example_longer_than_the_budget():
     with pytest.raises(ValueError, match="1 examples are longer than max_tokens=10"):
         TokenBatchSampler([3, 11, 4], max_tokens=10)
+
+
+def test_sharded_over_two_processes_every_example_is_seen():
+    from accelerate.data_loader import BatchSamplerShard
+
+    lengths = [(i * 11) % 17 + 1 for i in range(301)]
+    sampler = TokenBatchSampler(lengths, max_tokens=64, seed=0)
+    shards = [list(BatchSamplerShard(sampler, num_processes=2, process_index=i)) for i in range(2)]
+    assert len(shards[0]) == len(shards[1])  # even batches: no process waits for the other
+    seen = {i for shard in shards for batch in shard for i in batch}
+    assert seen == set(range(301))

@@ -247,3 +247,10 @@ def test_classifier_exports_with_torch_export_and_matches():
     torch.testing.assert_close(
         exported.module()(ids2, attention_mask=mask2).logits, model(ids2, attention_mask=mask2).logits
     )
+
+
+def test_every_seq2seq_parameter_gets_a_gradient():
+    """DDP stops on parameters without gradients: the translation encoder has no token-type embedding."""
+    model = DynConvForConditionalGeneration(tiny_config())
+    model(random_ids(2, 5), labels=random_ids(2, 4, seed=1)).loss.backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []

@@ -8,6 +8,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, MarianConfig, MarianMTModel
 
 from dynconv_nlp.data.translation import load_translation_split
+from dynconv_nlp.training.averaging import average_checkpoints
 
 MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"
 needs_multi30k = pytest.mark.skipif(not MULTI30K.is_dir(), reason=f"Multi30k is not at {MULTI30K} (../shared/data/multi30k)")
@@ -58,6 +59,10 @@ def test_trains_and_scores_bleu_and_chrf_with_signatures(run_translation, tmp_pa
     assert results["history"][1]["eval_loss"] < results["history"][0]["eval_loss"]
     # The saved model is the average of the two epoch checkpoints, and it loads back.
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    averaged = average_checkpoints([out / "epoch_0", out / "epoch_1"])
+    for name, weights in model.state_dict().items():
+        if name in averaged:
+            torch.testing.assert_close(weights, averaged[name])
     assert model.config.decoder_start_token_id == AutoTokenizer.from_pretrained(out).bos_token_id
     assert "translation" in (out / "README.md").read_text()
 
@@ -186,3 +191,13 @@ def test_a_transformer_baseline_from_its_config(run_translation, tmp_path):
     saved = json.loads((out / "config.json").read_text())
     assert saved["model_type"] == "marian" and saved["vocab_size"] == len(AutoTokenizer.from_pretrained(out))
     assert "test_chrf" in results
+
+
+@needs_multi30k
+def test_scores_use_the_raw_references(run_translation, monkeypatch):
+    scored = []
+    original = run_translation.script.score
+    monkeypatch.setattr(run_translation.script, "score", lambda h, r, lang: scored.append(r) or original(h, r, lang))
+    run_translation("--num_train_epochs", "1", "--max_target_length", "4")  # labels cut to 4 tokens, references not
+    raw = [p["en"] for p in load_translation_split(str(MULTI30K / "val"), "de", "en")["translation"][:16]]
+    assert scored[0] == raw

@@ -245,7 +245,9 @@ class DynConvEncoder(nn.Module):
 
     def __init__(self, config: DynConvConfig):
         super().__init__()
-        self.embeddings = DynConvEmbeddings(config, with_token_types=True)
+        # Token types (sentence A / B) serve pair classification; a translation encoder never gets them,
+        # and a weight without gradients would stop DDP.
+        self.embeddings = DynConvEmbeddings(config, with_token_types=not config.is_encoder_decoder)
         self.layers = nn.ModuleList(
             DynConvEncoderLayer(
                 config.hidden_size, config.num_attention_heads, kernel_size, config.intermediate_size, **_conv_options(config)
