@@ -351,6 +351,7 @@ def main(argv=None) -> dict:
         accelerator.init_trackers("run_glue", hparams)
     if args.resume_from_checkpoint:
         accelerator.load_state(args.resume_from_checkpoint)
+        progress.restore_process_share(accelerator.process_index)
         if progress.num_processes != accelerator.num_processes:
             raise UsageError(
                 f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with "
@@ -401,7 +402,7 @@ def main(argv=None) -> dict:
                 accelerator.log({"train/loss": loss.item(), "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
             if args.checkpointing_steps and args.checkpointing_steps.isdigit():
                 if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}")
+                    save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}", progress)
             if progress.completed_steps >= max_train_steps:
                 break
 
@@ -429,7 +430,7 @@ def main(argv=None) -> dict:
             save_model(model, tokenizer, accelerator, args.output_dir)
             logger.info(f"new best {data.main_metric} {main_value:.4f}: saved the model to {args.output_dir}")
         if args.checkpointing_steps == "epoch":
-            save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}")
+            save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}", progress)
         if progress.completed_steps >= max_train_steps:
             break
     train_seconds = time.perf_counter() - start

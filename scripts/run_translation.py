@@ -399,6 +399,7 @@ def main(argv=None) -> dict:
         accelerator.init_trackers("run_translation", hparams)
     if args.resume_from_checkpoint:
         accelerator.load_state(args.resume_from_checkpoint)
+        progress.restore_process_share(accelerator.process_index)
         if progress.num_processes != accelerator.num_processes:
             raise UsageError(f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with as many")
         logger.info(f"resumed from {args.resume_from_checkpoint}: step {progress.completed_steps}, epoch {progress.epoch}")
@@ -446,7 +447,7 @@ def main(argv=None) -> dict:
             if args.checkpointing_steps and args.checkpointing_steps.isdigit():
                 if progress.completed_steps % int(args.checkpointing_steps) == 0:
                     progress.checkpoints.append(f"step_{progress.completed_steps}")
-                    save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1])
+                    save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
 
         loss_sum, batch_count = accelerator.reduce(
             torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
@@ -459,7 +460,7 @@ def main(argv=None) -> dict:
             accelerator.log(metrics, step=progress.completed_steps)
         if args.checkpointing_steps == "epoch":
             progress.checkpoints.append(f"epoch_{epoch}")
-            save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1])
+            save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
         if progress.completed_steps >= max_train_steps:
             break
     train_seconds = time.perf_counter() - start

@@ -5,6 +5,7 @@ import logging
 import math
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 
 logger = logging.getLogger(__name__)
@@ -24,8 +25,15 @@ def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> 
         tokenizer.save_pretrained(output_dir)
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str) -> None:
-    """The full training state (``accelerator.save_state``) in ``output_dir/name``."""
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str, progress=None) -> None:
+    """The full training state (``accelerator.save_state``) in ``output_dir/name``; every process must call it.
+
+    accelerate saves ``progress`` from the main process only, so each process's share of the epoch's
+    loss is gathered into it first (see :meth:`TrainingProgress.restore_process_share`).
+    """
+    if progress is not None:
+        local = torch.tensor([progress.epoch_loss_sum], dtype=torch.float64, device=accelerator.device)
+        progress.process_loss_sums = accelerator.gather(local).tolist()
     accelerator.save_state(output_dir / name)
     accelerator.wait_for_everyone()  # the folder is complete before any process reads it
     logger.info(f"saved the training state to {output_dir / name}")

@@ -28,6 +28,13 @@ class TrainingProgress:
     history: list[dict] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)  # this run's step_N / epoch_N folders, oldest first
 
+    process_loss_sums: list[float] = field(default_factory=list)  # every process's epoch_loss_sum, at the save
+
+    def restore_process_share(self, process_index: int) -> None:
+        """After loading: this process's own running loss sum (the saved one was the main process's)."""
+        if self.process_loss_sums:
+            self.epoch_loss_sum = self.process_loss_sums[process_index]
+
     def state_dict(self) -> dict:
         return asdict(self)
 

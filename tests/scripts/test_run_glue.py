@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,25 +200,31 @@ def test_tensorboard_tracking_writes_events(run_glue):
     assert list(out.rglob("events.out.tfevents.*"))
 
 
-def test_two_processes_count_each_example_once(tmp_path):
-    """accelerate launch with 2 CPU processes: metrics over every example once, one writer, same as 1 process."""
+def _launch_two_processes(tmp_path, *argv) -> dict:
+    """run_glue.py under ``accelerate launch`` with 2 CPU processes; returns its all_results.json."""
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_MODEL))
-    out = tmp_path / "out"
     script = Path(__file__).resolve().parents[2] / "scripts" / "run_glue.py"
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
         "--task_name", "negation_scope", "--config_name", str(config), "--vocab_size", "400",
-        "--max_train_samples", "128", "--max_eval_samples", "75", "--max_predict_samples", "33",
-        "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "8", "--num_train_epochs", "1",
-        "--checkpointing_steps", "2",
-        "--do_predict", "--output_dir", str(out),
+        "--max_train_samples", "128", "--per_device_train_batch_size", "16", *argv,
     ]
     env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads((out / "all_results.json").read_text())
+    output_dir = Path(argv[argv.index("--output_dir") + 1])
+    return json.loads((output_dir / "all_results.json").read_text())
+
+
+def test_two_processes_count_each_example_once(tmp_path):
+    """accelerate launch with 2 CPU processes: metrics over every example once, one writer, same as 1 process."""
+    out = tmp_path / "out"
+    results = _launch_two_processes(
+        tmp_path, "--max_eval_samples", "75", "--max_predict_samples", "33", "--per_device_eval_batch_size", "8",
+        "--num_train_epochs", "1", "--checkpointing_steps", "2", "--do_predict", "--output_dir", str(out),
+    )
     # 75 and 33 do not split evenly over 2 processes x 8: the padding copies must not be counted.
     assert results["eval_samples"] == {"validation": 75}
     assert [line.split("\t")[0] for line in _lines(out / "negation_scope.tsv")[1:]] == [str(i) for i in range(33)]
@@ -237,3 +244,19 @@ def test_two_processes_count_each_example_once(tmp_path):
         expected = model(**tokenizer(test["sentence"][:33], padding=True, return_tensors="pt")).logits.argmax(-1)
     written = [line.split("\t")[1] for line in _lines(out / "negation_scope.tsv")[1:]]
     assert written == [model.config.id2label[i] for i in expected.tolist()]
+
+
+def test_two_processes_resume_with_the_same_loss(tmp_path):
+    """Each process's share of the epoch's loss survives a resume (accelerate saves the main process's state only)."""
+    argv = ["--max_eval_samples", "32", "--num_train_epochs", "1", "--checkpointing_steps", "2",
+            "--config_overrides", "hidden_dropout_prob=0.1"]
+    full = _launch_two_processes(tmp_path, *argv, "--output_dir", str(tmp_path / "full"))
+    stopped = tmp_path / "stopped"
+    shutil.copytree(tmp_path / "full" / "step_2", stopped / "step_2")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tmp_path / "full" / name, stopped / name)
+    resumed = _launch_two_processes(
+        tmp_path, *argv, "--output_dir", str(stopped), "--resume_from_checkpoint", str(stopped / "step_2")
+    )
+    assert resumed["train_loss"] == pytest.approx(full["train_loss"], rel=1e-6)
+    assert resumed["eval_accuracy"] == full["eval_accuracy"]
