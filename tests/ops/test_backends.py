@@ -8,7 +8,7 @@ import itertools
 import pytest
 import torch
 
-from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, select_backend
+from dynconv_nlp.ops import BACKENDS, dispatch, dynamic_conv1d, select_backend
 from dynconv_nlp.ops.naive import dynamic_conv1d_naive
 
 FAST_BACKENDS = [name for name in BACKENDS if name not in ("naive", "triton")]
@@ -133,8 +133,36 @@ def test_naive_matches_definition():
 
 def test_auto_picks_a_cpu_backend_and_matches_naive():
     x, weight, _ = _inputs(2, 16, 8, 2, 15, torch.float32)
-    assert select_backend(x, weight) in ("band", "shift")
-    torch.testing.assert_close(dynamic_conv1d(x, weight, 7), dynamic_conv1d_naive(x, weight, 7))
+    with torch.no_grad():
+        assert select_backend(x, weight) == "band"
+        assert select_backend(x, weight[..., :5]) == "shift"
+        torch.testing.assert_close(dynamic_conv1d(x, weight, 7), dynamic_conv1d_naive(x, weight, 7))
+
+
+def test_auto_compiles_for_training_on_the_cpu_when_a_compiler_is_there(monkeypatch):
+    """A training run repays the one compilation many times over; inference starts at once."""
+    x, weight, grad_y = _inputs(2, 16, 8, 2, 15, torch.float32)
+    monkeypatch.setattr(dispatch, "cpp_compiler_available", lambda: True)
+    assert select_backend(x, weight) == "compiled"
+    assert select_backend(x.detach(), weight.detach()) == "band"
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, 7, grad_y)
+    for a, e in zip(_output_and_grads(dynamic_conv1d, x, weight, 7, grad_y), expected):
+        torch.testing.assert_close(a, e)
+    monkeypatch.setattr(dispatch, "cpp_compiler_available", lambda: False)
+    assert select_backend(x, weight) == "band"
+
+
+def test_compiled_backend_allows_retain_graph_and_serves_new_lengths_and_widths():
+    x, weight, grad_y = _inputs(2, 16, 8, 2, 15, torch.float32)
+    y = dynamic_conv1d(x, weight, 7, backend="compiled")
+    first = torch.autograd.grad(y, x, grad_y, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(y, x, grad_y)[0], first)
+    for T, K in ((9, 15), (16, 5), (23, 3)):
+        x, weight, grad_y = _inputs(3, T, 8, 2, K, torch.float32, seed=T)
+        expected = _output_and_grads(dynamic_conv1d_naive, x, weight, K // 2, grad_y)
+        actual = _output_and_grads(lambda *a: dynamic_conv1d(*a, backend="compiled"), x, weight, K // 2, grad_y)
+        for a, e in zip(actual, expected):
+            torch.testing.assert_close(a, e)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ POSITION_EMBEDDING_TYPES = ("none", "sinusoidal", "learned")
 CLASSIFIER_POOLINGS = ("mean", "first")
 ACTIVATIONS = ("relu", "gelu", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
-CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "triton")
+CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
 
 
 def fairseq_kernel_sizes(num_layers: int) -> list[int]:
