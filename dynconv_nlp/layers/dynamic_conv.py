@@ -237,7 +237,8 @@ class DynamicConv1d(nn.Module):
             weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
             # A copy, not a view: a view would keep every step's whole input alive.
             new_state = u[:, u.shape[1] - (self.kernel_size - 1) :].clone()
-        y = dynamic_conv1d(u, weight, padding_l, backend=self.backend)
+        # Zero taps are off (masked softmax, dropout): their kernel gradient would be multiplied by 0.
+        y = dynamic_conv1d(u, weight, padding_l, backend=self.backend, zero_taps_inactive=True)
         if incremental:
             y = y[:, self.kernel_size - 1 :]
         return DynamicConvOutput(

@@ -19,11 +19,13 @@ from .shift import dynamic_conv1d_shift
 from .unfold import dynamic_conv1d_unfold
 
 
-def dynamic_conv1d_triton(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
+def dynamic_conv1d_triton(
+    x: torch.Tensor, weight: torch.Tensor, padding_l: int, zero_taps_inactive: bool = False
+) -> torch.Tensor:
     """Triton GPU kernels (forward and backward); on the CPU only under ``TRITON_INTERPRET=1``."""
     from .triton.dynamic_conv1d import dynamic_conv1d_triton as triton_op  # triton is an optional dependency
 
-    return triton_op(x, weight, padding_l)
+    return triton_op(x, weight, padding_l, zero_taps_inactive)
 
 
 BACKENDS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = {
@@ -34,6 +36,9 @@ BACKENDS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] =
     "compiled": dynamic_conv1d_compiled,
     "triton": dynamic_conv1d_triton,
 }
+
+# Backends that skip the kernel gradient of zero taps when the caller declares them inactive.
+SKIPS_INACTIVE_TAPS = frozenset({"triton"})
 
 # Below this kernel size the band matrices are mostly padding and the shifted adds win
 # (measured with scripts/benchmark_ops.py on a 2-core CPU).
@@ -101,7 +106,9 @@ def _describe(t) -> str:
     return f"shape {list(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
 
 
-def dynamic_conv1d(x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, backend: str = "auto") -> torch.Tensor:
+def dynamic_conv1d(
+    x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, backend: str = "auto", zero_taps_inactive: bool = False
+) -> torch.Tensor:
     """Dynamic 1D convolution with per-token, per-head kernels.
 
     ``y[b, t, c] = sum_j weight[b, t, c // (C // H), j] * x[b, t + j - padding_l, c]``, with x = 0
@@ -112,6 +119,10 @@ def dynamic_conv1d(x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, bac
         weight: [B, T, H, K] taps, already normalised; head h serves channels h*C/H ... (h+1)*C/H - 1.
         padding_l: taps to the left of the token: K // 2 centred, K - 1 causal; 0 <= padding_l < K.
         backend: a key of :data:`BACKENDS`, or ``"auto"``.
+        zero_taps_inactive: declare that taps whose weight is exactly 0 are outside the kernel, as
+            after a masked softmax or dropout, whose backward multiplies their gradient by 0 anyway.
+            Their gradient is then unspecified: backends in :data:`SKIPS_INACTIVE_TAPS` return 0
+            for a tap that is zero on a whole tile of tokens instead of computing it.
 
     Returns:
         y: [B, T, C], dtype of x.
@@ -125,5 +136,6 @@ def dynamic_conv1d(x: torch.Tensor, weight: torch.Tensor, padding_l: int, *, bac
     if backend == "auto":
         backend = select_backend(x, weight)
     # The op keeps its inputs' precision: autocast would otherwise run the matmuls in half.
+    options = dict(zero_taps_inactive=True) if zero_taps_inactive and backend in SKIPS_INACTIVE_TAPS else {}
     with torch.autocast(x.device.type, enabled=False):
-        return BACKENDS[backend](x, weight, padding_l)
+        return BACKENDS[backend](x, weight, padding_l, **options)

@@ -188,13 +188,13 @@ def test_trimming_drops_the_inactive_taps(monkeypatch):
         layer.width_proj.bias.fill_(-2.0)  # extents 7 * sigmoid(-2) = 0.83 -> one tap each side
     seen = {}
 
-    def spy(x, weight, padding_l, *, backend):
-        seen["K"], seen["padding_l"] = weight.shape[-1], padding_l
+    def spy(x, weight, padding_l, *, backend, zero_taps_inactive):
+        seen["K"], seen["padding_l"], seen["zero_taps_inactive"] = weight.shape[-1], padding_l, zero_taps_inactive
         return dynamic_conv1d_naive(x, weight, padding_l)
 
     monkeypatch.setattr("dynconv_nlp.layers.dynamic_conv.dynamic_conv1d", spy)
     layer(_x(1, 6))
-    assert seen == {"K": 3, "padding_l": 1}
+    assert seen == {"K": 3, "padding_l": 1, "zero_taps_inactive": True}
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -136,6 +136,43 @@ def test_inactive_taps_are_skipped():
     assert grad_w[0, 10, 0].isnan().all()
 
 
+def test_declared_inactive_taps_are_skipped_in_the_kernel_gradient():
+    # Tap 0 is zero on the first tile of 32 tokens only, the last tap on every token; a NaN in x
+    # at a token that only those taps would pair with grad_y must not reach grad_weight.
+    T, K, padding_l = 64, 5, 2
+    x, weight, grad_y = _inputs(1, T, 8, 2, K, torch.float32)
+    with torch.no_grad():
+        weight[:, :32, :, 0] = 0
+        weight[..., K - 1] = 0
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, padding_l, grad_y)
+
+    def triton_skipping(x, weight, padding_l):
+        return dynamic_conv1d(x, weight, padding_l, backend="triton", zero_taps_inactive=True)
+
+    y, grad_x, grad_w = _output_and_grads(triton_skipping, x, weight, padding_l, grad_y)
+    torch.testing.assert_close(y, expected[0])
+    torch.testing.assert_close(grad_x, expected[1])
+    active = weight.detach() != 0
+    torch.testing.assert_close(grad_w[active], expected[2][active])
+    assert (grad_w[:, :32, :, 0] == 0).all() and (grad_w[..., K - 1] == 0).all()
+    assert (grad_w[:, 32:, :, 0] != 0).all()  # the tap is active on the second tile
+
+
+def test_layer_gradients_with_skipped_taps_match_naive():
+    """The layer's zero taps come from its masked softmax: skipping their gradient changes no parameter's."""
+    from dynconv_nlp.layers import DynamicConv1d
+
+    grads = {}
+    for backend in ("naive", "triton"):
+        torch.manual_seed(0)
+        layer = DynamicConv1d(8, 2, 9, width_init=0.2, backend=backend, trim=False).to(DEVICE)
+        x = torch.randn(2, 40, 8, device=DEVICE)
+        layer(x).hidden_states.square().sum().backward()
+        grads[backend] = {name: p.grad for name, p in layer.named_parameters()}
+    for name, grad in grads["naive"].items():
+        torch.testing.assert_close(grads["triton"][name], grad, atol=1e-5, rtol=1e-5, msg=lambda m: f"{name}: {m}")
+
+
 def test_cpu_without_interpreter_raises(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     x, weight = torch.zeros(1, 4, 4), torch.zeros(1, 4, 2, 3)

@@ -105,12 +105,14 @@ def _grad_x_kernel(
 
 @triton.jit
 def _grad_weight_kernel(
-    gy_ptr, x_ptr, gw_ptr, T, C, H, K, R, padding_l, ACC: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_R: tl.constexpr
+    gy_ptr, x_ptr, w_ptr, gw_ptr, T, C, H, K, R, padding_l,
+    ACC: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_R: tl.constexpr, SKIP_ZERO_TAPS: tl.constexpr,
 ):
     """grad_w[b, t, h, j] = sum_{c in head h} grad_y[b, t, c] * x[b, t + j - padding_l, c].
 
-    gy = grad_y [B, T, C], x [B, T, C] -> gw = grad_w [B, T, H, K]; grid (B * H, cdiv(T, BLOCK_T)).
-    gw must arrive zeroed: taps that cannot reach the sequence from a tile are not written.
+    gy = grad_y [B, T, C], x [B, T, C], w [B, T, H, K] -> gw = grad_w [B, T, H, K]; grid (B * H, cdiv(T, BLOCK_T)).
+    gw must arrive zeroed: taps that cannot reach the sequence from a tile are not written, nor, with
+    SKIP_ZERO_TAPS, taps whose weights are all zero on the tile.
     """
     pid_bh = tl.program_id(0).to(tl.int64)  # int64 offsets: B * T * C may pass 2**31
     b, h = pid_bh // H, pid_bh % H
@@ -119,24 +121,31 @@ def _grad_weight_kernel(
     t_ok = t < T
     gy_rows = gy_ptr + b * T * C + t * C
     x_batch = x_ptr + b * T * C
+    w_rows = w_ptr + (b * T + t) * H * K + h * K
     gw_rows = gw_ptr + (b * T + t) * H * K + h * K
 
-    # Zero weights still have gradients, so no tap is skipped here, but the padding taps are.
+    # A zero weight still has a gradient, so zero taps are skipped only when the caller declares
+    # them inactive (SKIP_ZERO_TAPS); the padding taps always are.
     t_last = tl.minimum(t0 + BLOCK_T, T) - 1
     j_first = tl.maximum(padding_l - t_last, 0)
     j_end = tl.minimum(T + padding_l - t0, K)
     for j in range(j_first, j_end):
-        s = t + j - padding_l
-        s_ok = (s >= 0) & (s < T)
-        acc = tl.zeros([BLOCK_T], dtype=ACC)
-        # Reduce over the head's channels one block at a time, so any R fits.
-        for r0 in range(0, R, BLOCK_R):
-            c = h * R + r0 + tl.arange(0, BLOCK_R)
-            c_ok = c < (h + 1) * R
-            gy = tl.load(gy_rows[:, None] + c[None, :], mask=t_ok[:, None] & c_ok[None, :], other=0.0)
-            xs = tl.load(x_batch + s[:, None] * C + c[None, :], mask=s_ok[:, None] & c_ok[None, :], other=0.0)
-            acc += tl.sum(gy.to(ACC) * xs.to(ACC), axis=1)
-        tl.store(gw_rows + j, acc.to(gw_ptr.dtype.element_ty), mask=t_ok)
+        active = True
+        if SKIP_ZERO_TAPS:
+            w = tl.load(w_rows + j, mask=t_ok, other=0.0)
+            active = tl.sum((w != 0).to(tl.int32), axis=0) > 0
+        if active:
+            s = t + j - padding_l
+            s_ok = (s >= 0) & (s < T)
+            acc = tl.zeros([BLOCK_T], dtype=ACC)
+            # Reduce over the head's channels one block at a time, so any R fits.
+            for r0 in range(0, R, BLOCK_R):
+                c = h * R + r0 + tl.arange(0, BLOCK_R)
+                c_ok = c < (h + 1) * R
+                gy = tl.load(gy_rows[:, None] + c[None, :], mask=t_ok[:, None] & c_ok[None, :], other=0.0)
+                xs = tl.load(x_batch + s[:, None] * C + c[None, :], mask=s_ok[:, None] & c_ok[None, :], other=0.0)
+                acc += tl.sum(gy.to(ACC) * xs.to(ACC), axis=1)
+            tl.store(gw_rows + j, acc.to(gw_ptr.dtype.element_ty), mask=t_ok)
 
 
 def _launch_config(x: torch.Tensor, weight: torch.Tensor) -> tuple[tuple, dict]:
@@ -166,11 +175,13 @@ def _grad_x(grad_y: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch
     return grad_x
 
 
-def _grad_weight(grad_y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
+def _grad_weight(grad_y, x, weight, padding_l: int, skip_zero_taps: bool) -> torch.Tensor:
     grid, config = _launch_config(x, weight)
     grad_w = torch.zeros_like(weight)
     # One program per (batch, head, token tile): it reduces over all of the head's channels itself.
-    _grad_weight_kernel[grid[:2]](grad_y, x, grad_w, padding_l=padding_l, **config)
+    _grad_weight_kernel[grid[:2]](
+        grad_y, x, weight, grad_w, padding_l=padding_l, SKIP_ZERO_TAPS=skip_zero_taps, **config
+    )
     return grad_w
 
 
@@ -181,9 +192,9 @@ def _device_guard(t: torch.Tensor):
 
 class _DynamicConv1dTriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, padding_l):
+    def forward(ctx, x, weight, padding_l, zero_taps_inactive):
         ctx.save_for_backward(x, weight)
-        ctx.padding_l = padding_l
+        ctx.padding_l, ctx.zero_taps_inactive = padding_l, zero_taps_inactive
         return _forward(x, weight, padding_l)
 
     @staticmethod
@@ -193,15 +204,22 @@ class _DynamicConv1dTriton(torch.autograd.Function):
         grad_y = grad_y.contiguous()
         with _device_guard(x):
             grad_x = _grad_x(grad_y, weight, ctx.padding_l) if ctx.needs_input_grad[0] else None
-            grad_w = _grad_weight(grad_y, x, weight, ctx.padding_l) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_w, None
+            grad_w = (
+                _grad_weight(grad_y, x, weight, ctx.padding_l, ctx.zero_taps_inactive)
+                if ctx.needs_input_grad[1]
+                else None
+            )
+        return grad_x, grad_w, None, None
 
 
-def dynamic_conv1d_triton(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
+def dynamic_conv1d_triton(
+    x: torch.Tensor, weight: torch.Tensor, padding_l: int, zero_taps_inactive: bool = False
+) -> torch.Tensor:
     """x [B, T, C], weight [B, T, H, K] -> y [B, T, C] in x's dtype, differentiable in x and weight.
 
     Inputs are assumed checked by :func:`dynconv_nlp.ops.dispatch.check_inputs`. Runs on CUDA, or
-    on the CPU under ``TRITON_INTERPRET=1`` (slow: for tests).
+    on the CPU under ``TRITON_INTERPRET=1`` (slow: for tests). With ``zero_taps_inactive``, a tap
+    whose weights are all zero on a tile of tokens gets a zero gradient there without being computed.
     """
     if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
         raise RuntimeError(
@@ -210,4 +228,4 @@ def dynamic_conv1d_triton(x: torch.Tensor, weight: torch.Tensor, padding_l: int)
         )
     x, weight = x.contiguous(), weight.contiguous()
     with _device_guard(x):
-        return _DynamicConv1dTriton.apply(x, weight, padding_l)
+        return _DynamicConv1dTriton.apply(x, weight, padding_l, zero_taps_inactive)
