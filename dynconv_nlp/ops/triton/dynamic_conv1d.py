@@ -7,7 +7,8 @@ Every program owns one (batch, head) pair, a tile of BLOCK_T tokens and a block 
 head's channels, and loops over the K taps. Two things keep that loop short:
 
 * taps that cannot reach the sequence from this tile (zero padding) are not visited at all;
-* a tap whose weights are all exactly zero on the tile is skipped before x is loaded. Kernels of
+* a tap whose weights are all exactly zero on the tile is skipped before x is loaded (in the kernel
+  gradient only when the caller declares zero taps inactive, as the layer does). Kernels of
   narrow learned width are zero outside their window, so most taps of a wide K cost only the load
   of BLOCK_T weights. A skipped tap contributes nothing, even where x is inf or NaN.
 
