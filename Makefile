@@ -27,7 +27,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 benchmark: install
-	$(BIN)/python scripts/benchmark_ops.py
+	$(BIN)/python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu
+	$(BIN)/python scripts/benchmark_model.py --output_dir benchmarks/model_cpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
