@@ -153,15 +153,20 @@ class DynamicConv1d(nn.Module):
         right = gates[..., 1] * self.max_right if not self.causal else torch.zeros_like(left)
         return left, right
 
-    def active_taps(self, left: torch.Tensor, right: torch.Tensor) -> range:
-        """The taps that are on for at least one token and head, given extents [B, T, H].
+    def active_taps(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None = None) -> range:
+        """The taps that are on for at least one real token and head, given extents [B, T, H].
 
         A tap at distance d is on where d < extent + ramp (:func:`ramp_mask`), so the largest extents
-        decide. Reads two numbers back to the host.
+        decide. Padding (``attention_mask`` [B, T] = 0) does not count: its outputs are never read,
+        and its extents, computed from zeroed inputs, would otherwise keep every tap. Reads two
+        numbers back to the host.
         """
         P = self.padding_l
         if self.width_mode == "fixed":
             return range(self.kernel_size)
+        if attention_mask is not None:
+            padding = ~attention_mask.bool().unsqueeze(-1)
+            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
         if left.numel() == 0:
             return range(P, P + 1)
         # Same float arithmetic as ramp_mask, so the range is exact: d < e + ramp <=> d <= ceil(e + ramp) - 1.
@@ -224,7 +229,7 @@ class DynamicConv1d(nn.Module):
         # Trimming reads the extents back to the host: not on CUDA (a sync), nor under torch.compile
         # (a graph break); the result is the same either way.
         if self.trim and not u.is_cuda and not torch.compiler.is_compiling():
-            tap_range = self.active_taps(left, right)
+            tap_range = self.active_taps(left, right, attention_mask)
         weight = self.taps(u, left, right, tap_range).to(u.dtype)
         padding_l = self.padding_l - tap_range.start
 

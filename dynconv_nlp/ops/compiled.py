@@ -3,8 +3,7 @@
 Written eagerly, ``x_padded[:, t + j]`` would materialise a [B, T, K, C] tensor of windows, as
 ``unfold`` does. Inductor instead fuses the gather, the multiply and the sum over taps into one
 loop nest that reads x and the taps once and writes y once, so the forward runs near the memory
-floor. The backward is the same formulation's vector-Jacobian product (``torch.func.vjp``),
-compiled and fused the same way.
+floor. The backward is written the same way (:func:`windowed_sum_backward`) and compiled too.
 
 B, T and K are marked dynamic: one compilation serves every batch size, sequence length and
 trimmed kernel width (about 20 s on a 2-core CPU for forward and backward, once per process;
@@ -18,27 +17,56 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
+def _window_rows(T: int, K: int, device) -> torch.Tensor:
+    """[T, K] row t + j of the padded input that tap j of token t reads."""
+    return torch.arange(T, device=device)[:, None] + torch.arange(K, device=device)
+
+
 def windowed_sum(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> torch.Tensor:
     """y[b, t, c] = sum_j weight[b, t, c // R, j] * x_padded[b, t + j, c]; x [B, T, C], weight [B, T, H, K]."""
     B, T, C = x.shape
     H, K = weight.shape[2], weight.shape[3]
     x_padded = F.pad(x, (0, 0, padding_l, K - 1 - padding_l))
-    rows = torch.arange(T, device=x.device)[:, None] + torch.arange(K, device=x.device)  # [T, K]: t + j
-    windows = x_padded[:, rows].view(B, T, K, H, C // H)
+    windows = x_padded[:, _window_rows(T, K, x.device)].view(B, T, K, H, C // H)
     return (windows * weight.transpose(2, 3).unsqueeze(-1)).sum(2).reshape(B, T, C)
 
 
-def windowed_sum_vjp(grad_y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding_l: int):
-    """Gradients (grad_x [B, T, C], grad_weight [B, T, H, K]) of :func:`windowed_sum` from grad_y [B, T, C]."""
-    _, pullback = torch.func.vjp(lambda x, weight: windowed_sum(x, weight, padding_l), x, weight)
-    return pullback(grad_y)
+def transposed_taps(weight: torch.Tensor, padding_l: int) -> torch.Tensor:
+    """The taps [B, T, H, K] of the transposed convolution, which takes grad_y back to grad_x.
+
+    y[t] reads x[t + j - P] with weight[t, j], so x[s] reaches y[s + P - j]; with i = K - 1 - j:
+    ``transposed[s, i] = weight[s + i - (K - 1 - P), K - 1 - i]`` (0 outside the sequence), read
+    with ``K - 1 - P`` taps to the left.
+    """
+    B, T, H, K = weight.shape
+    left = K - 1 - padding_l
+    padded = F.pad(weight, (0, 0, 0, 0, left, padding_l)).permute(0, 2, 1, 3)  # [B, H, T + K - 1, K]
+    flipped = (K - 1 - torch.arange(K, device=weight.device)).expand(T, K)
+    return padded[:, :, _window_rows(T, K, weight.device), flipped].permute(0, 2, 1, 3)
+
+
+def windowed_sum_backward(grad_y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding_l: int):
+    """Gradients (grad_x [B, T, C], grad_weight [B, T, H, K]) of :func:`windowed_sum` from grad_y [B, T, C].
+
+    Both are gathers, like the forward: grad_x is the forward over grad_y with the transposed
+    taps, and grad_weight[t, h, j] the dot product of grad_y[t] with tap j's window over the
+    head's channels. (Differentiating the forward instead scatters into grad_x, which inductor
+    runs 4x slower on two threads.)
+    """
+    B, T, C = x.shape
+    H, K = weight.shape[2], weight.shape[3]
+    grad_x = windowed_sum(grad_y, transposed_taps(weight, padding_l), K - 1 - padding_l)
+    x_padded = F.pad(x, (0, 0, padding_l, K - 1 - padding_l))
+    windows = x_padded[:, _window_rows(T, K, x.device)].view(B, T, K, H, C // H)
+    grad_w = (windows * grad_y.view(B, T, 1, H, C // H)).sum(-1).transpose(2, 3)
+    return grad_x, grad_w
 
 
 # Compiled lazily, at their first calls. The backward is compiled as a function of its own rather
 # than by AOTAutograd, so that only x and the taps are saved for it, and backward(retain_graph=True)
 # works (AOTAutograd's donated buffers forbid it).
 _compiled_forward = torch.compile(windowed_sum)
-_compiled_backward = torch.compile(windowed_sum_vjp)
+_compiled_backward = torch.compile(windowed_sum_backward)
 
 
 def _mark_dynamic(*tensors: torch.Tensor) -> None:

@@ -210,6 +210,22 @@ def test_active_taps_are_exactly_the_taps_any_token_uses(causal, ramp):
         assert layer.active_taps(left, right) == range(int(on[0]), int(on[-1]) + 1), scale
 
 
+def test_padding_keeps_no_taps_and_real_tokens_are_unchanged():
+    """Padded tokens' extents come from zeroed inputs; they must not stop the trimming."""
+    layer = _layer(kernel_size=15)
+    left, right = torch.full((2, 6, H), 1.0, dtype=torch.float64), torch.full((2, 6, H), 2.0, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    left[1, 3:], right[1, 3:] = 7.0, 7.0
+    assert layer.active_taps(left, right) == range(15)
+    assert layer.active_taps(left, right, mask) == range(7 - 1, 7 + 2 + 1)  # d < extent + ramp (1)
+    with torch.no_grad():
+        layer.width_proj.bias.fill_(-2.0)  # narrow real extents; padded tokens still get these from zeros
+    x = _x(2, 6)
+    trimmed = layer(x, mask).hidden_states
+    layer.trim = False
+    torch.testing.assert_close(trimmed[mask.bool()], layer(x, mask).hidden_states[mask.bool()])
+
+
 def test_fixed_dynamic_is_exactly_dynamicconv():
     # fairseq's DynamicConv: softmax over all K generated taps, no mask.
     layer = _layer(kernel_size=7, width="fixed", kernel="dynamic")
