@@ -183,11 +183,15 @@ class DynamicConv1d(nn.Module):
         B, T, _ = u.shape
         H, K = self.num_heads, self.kernel_size
         tap_range = tap_range or range(K)
+        taps = slice(tap_range.start, tap_range.stop)
         if self.kernel_type == "dynamic":
-            logits = self.kernel_proj(u).to(_math_dtype(u)).view(B, T, H, K)
+            # Generate only the kept taps: trimming saves their share of this projection too.
+            proj_weight = self.kernel_proj.weight.view(H, K, -1)[:, taps].flatten(0, 1)
+            proj_bias = self.kernel_proj.bias
+            proj_bias = proj_bias.view(H, K)[:, taps].flatten() if proj_bias is not None else None
+            logits = F.linear(u, proj_weight, proj_bias).to(_math_dtype(u)).view(B, T, H, len(tap_range))
         else:
-            logits = self.kernel_weight.to(_math_dtype(u)).expand(B, T, H, K)
-        logits = logits[..., tap_range.start : tap_range.stop]
+            logits = self.kernel_weight[:, taps].to(_math_dtype(u)).expand(B, T, H, len(tap_range))
         if self.width_mode == "adaptive":
             mask = ramp_mask(left, right, K, self.padding_l, self.ramp, tap_range)
             # log(0) = -inf switches a tap off exactly; the clamp keeps log's gradient finite there.
