@@ -306,7 +306,7 @@ def forced_extents(B, T, H, K, varied: bool, device, generator) -> tuple[torch.T
 
 
 def benchmark_payoff(args) -> list[dict]:
-    """Forward time of the DynamicConv1d layer with forced narrow extents, trimmed against all K taps."""
+    """Time of the DynamicConv1d layer (and of its op alone) with forced narrow extents, trimmed against all K taps."""
     T = args.payoff_seq_len
     B, C, H = args.tokens // T, args.hidden_size, args.num_heads
     rows = []
@@ -337,6 +337,16 @@ def benchmark_payoff(args) -> list[dict]:
                 row[f"{name}_forward_backward_ms"] = median_ms(forward_backward, args.repeats, args.device)
             row["trimmed_over_full"] = row["trimmed_ms"] / row["full_ms"]
             row["trimmed_over_full_forward_backward"] = row["trimmed_forward_backward_ms"] / row["full_forward_backward_ms"]
+            # The op alone, on the taps the layer makes: all K of them, or the kept ones only.
+            with torch.no_grad():
+                u = layer.input_proj(x)
+                all_taps, kept_taps = layer.taps(u, left, right), layer.taps(u, left, right, taps)
+            row["op_full_ms"] = median_ms(
+                lambda: dynamic_conv1d(u, all_taps, layer.padding_l), args.repeats, args.device
+            )
+            row["op_trimmed_ms"] = median_ms(
+                lambda: dynamic_conv1d(u, kept_taps, layer.padding_l - taps.start), args.repeats, args.device
+            )
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
@@ -378,13 +388,15 @@ def benchmark_learned_widths(args) -> dict:
 
 def payoff_table(rows: list[dict], learned: dict | None) -> str:
     lines = [
-        "| K | T | B | extents | mean width l + r | taps kept | fwd ms, all K taps | fwd ms, trimmed | trimmed / all "
-        "| fwd+bwd ms, all K | fwd+bwd ms, trimmed | trimmed / all |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| K | T | B | extents | mean width l + r | taps kept | op fwd ms, all K taps | op fwd ms, trimmed "
+        "| layer fwd ms, all K | layer fwd ms, trimmed | trimmed / all "
+        "| layer fwd+bwd ms, all K | layer fwd+bwd ms, trimmed | trimmed / all |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['K']} | {r['T']} | {r['B']} | {r['extents']} | {r['mean_width']:.1f} | {r['taps_kept']} "
+            f"| {r['op_full_ms']:.1f} | {r['op_trimmed_ms']:.1f} "
             f"| {r['full_ms']:.1f} | {r['trimmed_ms']:.1f} | {r['trimmed_over_full']:.2f} "
             f"| {r['full_forward_backward_ms']:.1f} | {r['trimmed_forward_backward_ms']:.1f} "
             f"| {r['trimmed_over_full_forward_backward']:.2f} |"
