@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo glue test benchmark clean
+.PHONY: install demo glue test benchmark pretrain-offline clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,17 @@ test: install
 benchmark: install
 	$(BIN)/python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu
 	$(BIN)/python scripts/benchmark_model.py --output_dir benchmarks/model_cpu
+
+# Pretrain the small encoder on ../shared/data's training text, then fine-tune it on five GLUE tasks,
+# and the same model from scratch beside it (results in outputs/<task>_{pretrained,scratch}/all_results.json).
+pretrain-offline: install
+	$(BIN)/python scripts/run_mlm.py configs/mlm/offline_small.yaml --overwrite_output_dir
+	for task in cola mrpc rte stsb sst2; do \
+	  $(BIN)/python scripts/run_glue.py configs/glue/$$task.yaml --glue_dir ../shared/data/glue \
+	    --model_name_or_path outputs/mlm_offline_small --output_dir outputs/$${task}_pretrained --overwrite_output_dir && \
+	  $(BIN)/python scripts/run_glue.py configs/glue/$$task.yaml --glue_dir ../shared/data/glue \
+	    --config_name configs/models/small.json --output_dir outputs/$${task}_scratch --overwrite_output_dir || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

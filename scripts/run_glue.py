@@ -121,6 +121,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     out.add_argument("--hub_private_repo", action="store_true")
     args = parse_args_with_config_file(parser, argv)
 
+    command_line = sys.argv[1:] if argv is None else argv
+    if args.model_name_or_path and args.config_name and "--config_name" not in command_line:
+        # A checkpoint on the command line replaces the config file's fresh model (the file's other settings stay).
+        args.config_name = None
     if args.model_name_or_path and args.config_name:
         raise UsageError("pass --model_name_or_path (fine-tune) or --config_name (train from scratch), not both")
     if not args.model_name_or_path and not args.config_name:

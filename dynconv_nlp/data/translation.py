@@ -29,7 +29,7 @@ def load_translation_split(path: str, source_lang: str, target_lang: str, encodi
 
 def _read_json_lines(path: Path, source_lang: str, target_lang: str, encoding: str) -> list[tuple[str, str]]:
     pairs = []
-    for number, line in enumerate(_read_lines(path, encoding), start=1):
+    for number, line in enumerate(read_lines(path, encoding), start=1):
         if not line.strip():
             continue
         try:
@@ -53,7 +53,7 @@ def _read_json_lines(path: Path, source_lang: str, target_lang: str, encoding: s
 
 def _read_parallel_files(prefix: str, source_lang: str, target_lang: str, encoding: str) -> list[tuple[str, str]]:
     source_path, target_path = (_find(prefix, lang) for lang in (source_lang, target_lang))
-    sources, targets = _read_lines(source_path, encoding), _read_lines(target_path, encoding)
+    sources, targets = read_lines(source_path, encoding), read_lines(target_path, encoding)
     if len(sources) != len(targets):
         raise UsageError(
             f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: parallel files must align line by line"
@@ -73,7 +73,7 @@ def _find(prefix: str, lang: str) -> Path:
     )
 
 
-def _read_lines(path: Path, encoding: str) -> list[str]:
+def read_lines(path: Path, encoding: str) -> list[str]:
     """The file's lines without line ends; gzip is read by its magic bytes, not its name."""
     if not path.is_file():
         raise UsageError(f"{path} does not exist")

@@ -163,3 +163,12 @@ def test_tracker_that_is_not_installed(fail, monkeypatch):
     monkeypatch.setattr(fail.script, "is_trackio_available", lambda: False)
     line = fail("--task_name", "negation_scope", "--with_tracking", "--report_to", "trackio")
     assert line.endswith("--report_to trackio needs the trackio package: pip install trackio")
+
+
+def test_a_checkpoint_on_the_command_line_replaces_the_config_files_fresh_model(load_script, tmp_path):
+    """configs/glue/*.yaml name a config to train from scratch; --model_name_or_path fine-tunes instead."""
+    config_file = tmp_path / "task.yaml"
+    config_file.write_text("task_name: rte\nconfig_name: configs/models/small.json\nlearning_rate: 0.0005\n")
+    script = load_script("run_glue")
+    args = script.parse_args([str(config_file), "--model_name_or_path", "pretrained", "--output_dir", str(tmp_path / "o")])
+    assert args.model_name_or_path == "pretrained" and args.config_name is None and args.learning_rate == 0.0005
