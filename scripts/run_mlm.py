@@ -18,6 +18,7 @@ Data: ``--dataset_name`` (a Hub dataset with a ``text`` column), or local ``--tr
 """
 
 import argparse
+import itertools
 import logging
 import math
 import sys
@@ -213,7 +214,7 @@ def tokenize(args, splits, tokenizer, accelerator) -> dict[str, datasets.Dataset
 
     def group(batch):
         """Concatenate every text of the batch, then cut blocks; the remainder shorter than a block is dropped."""
-        joined = {key: sum(batch[key], []) for key in batch}
+        joined = {key: list(itertools.chain.from_iterable(batch[key])) for key in batch}
         total = len(joined["input_ids"]) // args.max_seq_length * args.max_seq_length
         return {key: [ids[i : i + args.max_seq_length] for i in range(0, total, args.max_seq_length)]
                 for key, ids in joined.items()}
