@@ -14,7 +14,6 @@ The first argument may be a YAML or JSON file of option values; options on the c
 """
 
 import argparse
-import logging
 import math
 import sys
 import time
@@ -22,12 +21,9 @@ from pathlib import Path
 
 import datasets
 import torch
-import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import (
-    DataLoaderConfiguration,
-    ProjectConfiguration,
     is_tensorboard_available,
     is_trackio_available,
     set_seed,
@@ -52,13 +48,12 @@ from dynconv_nlp.metrics import glue_metrics
 from dynconv_nlp.training import (
     TrainingProgress,
     UsageError,
-    check_output_dir,
     exit_on_usage_error,
-    latest_checkpoint,
     optimizer_groups,
     parse_args_with_config_file,
 )
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
+from dynconv_nlp.training.setup import create_accelerator, resolve_resume
 
 logger = get_logger(__name__)
 
@@ -279,27 +274,8 @@ def _better(value: float, best: float) -> bool:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     tracking = args.with_tracking and args.report_to != "none"
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=args.report_to if tracking else None,
-        # Tracker logs go to output_dir/runs, which a push leaves out.
-        project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=args.output_dir / "runs"),
-        # Shuffling seeded by (seed, epoch): a resumed run sees the batches an uninterrupted run would.
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
-    )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    if not accelerator.is_local_main_process:
-        datasets.utils.logging.set_verbosity_error()
-        transformers.utils.logging.set_verbosity_error()
-    if args.resume_from_checkpoint == "latest":
-        found = latest_checkpoint(args.output_dir)
-        if found is None:
-            raise UsageError(f"--resume_from_checkpoint latest: {args.output_dir} holds no step_N or epoch_N folder")
-        args.resume_from_checkpoint = str(found)
-    if args.resume_from_checkpoint and not Path(args.resume_from_checkpoint).is_dir():
-        raise UsageError(f"--resume_from_checkpoint {args.resume_from_checkpoint} is not a folder")
-    check_output_dir(args.output_dir, args.overwrite_output_dir, args.resume_from_checkpoint)
+    accelerator = create_accelerator(args, tracking)
+    resolve_resume(args)
     accelerator.wait_for_everyone()  # every process checked before any writes
     set_seed(args.seed)
 
