@@ -1,0 +1,578 @@
+"""Quality study: does adaptive width help? DynConv against its fixed-width and light variants and a Transformer.
+
+Four encoders, trained from scratch with one budget per task, on GLUE:
+
+    adaptive      DynConv, per-token kernels, learned left/right extents (this package)
+    fixed         DynConv, per-token kernels, all K taps (= fairseq's DynamicConv)
+    light         one learned kernel per head and layer, all K taps (= fairseq's LightConv)
+    transformer   a BERT encoder of the same width, depth, heads and parameter count (within 5%)
+
+and, with ``--translation``, the DynConv translation model against the same-size Marian Transformer
+on Multi30k De->En. Every run is one call of ``scripts/run_glue.py`` (or ``run_translation.py``)
+with the task's config file (``configs/glue/<task>.yaml``: batch, learning rate, schedule, warm-up,
+max length) and only the model changed, so the budget (steps, batch, schedule) is the same for
+all models; ``--num_train_epochs`` sets it per task (default: 1 epoch of SST-2, 3 of the others).
+The DynConv variants are ``--config_name`` (default ``configs/models/small.json``) with
+``width_mode`` / ``kernel_type`` changed; the BERT config takes its width, depth, heads, dropout and
+activation and the feed-forward size that brings its parameter count closest.
+
+    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --jobs 2
+    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --tasks rte mrpc --seeds 1 --jobs 2
+    python scripts/benchmark_quality.py --translation --tasks --seeds 1       # Multi30k only
+    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --tasks --width_penalties 0 0.01 0.1
+
+Each finished run writes a small JSON to ``<output_dir>/runs/`` (commit them as they land); the
+models and checkpoints stay in ``--work_dir``. Run the same command again after an interruption:
+finished runs are skipped and unfinished ones resume from their last epoch checkpoint. The
+tables (``results.md``, mean +- sample std over seeds, GLUE main scores, the issue's targets) are
+rebuilt from whatever runs have finished. A run scores its best epoch on the dev set (as
+run_glue keeps it) and the last epoch; both are reported.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+)
+
+import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
+from dynconv_nlp.data.classification import load_classification_data
+from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
+from dynconv_nlp.training.cli import UsageError, exit_on_usage_error
+
+ROOT = Path(__file__).resolve().parents[1]
+GLUE_TASKS = ("sst2", "cola", "mrpc", "stsb", "rte")
+MODELS = ("adaptive", "fixed", "light", "transformer")
+DYNCONV_VARIANTS = {
+    "adaptive": dict(kernel_type="dynamic", width_mode="adaptive"),
+    "fixed": dict(kernel_type="dynamic", width_mode="fixed"),
+    "light": dict(kernel_type="light", width_mode="fixed"),
+}
+MT_MODELS = {"dynconv": "configs/models/small_mt.json", "transformer": "configs/models/transformer_small_mt.json"}
+DEFAULT_EPOCHS = {"sst2": 1}  # SST-2 has 67k sentences; the small tasks get 3 epochs
+MAX_PARAM_GAP = 0.05
+# GLUE's main score per task: the mean of the task's metrics where it has two.
+MAIN_SCORE = {
+    "sst2": ("accuracy",),
+    "cola": ("matthews_correlation",),
+    "mrpc": ("accuracy", "f1"),
+    "stsb": ("pearson", "spearmanr"),
+    "rte": ("accuracy",),
+}
+TARGET_SST2 = 0.85  # adaptive DynConv from scratch, SST-2 dev accuracy
+TARGET_BLEU = 35.0  # small DynConv, Multi30k test_2016 De->En
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--glue_dir", type=Path, help="GLUE in the TSV layout, e.g. ../shared/data/glue")
+    parser.add_argument("--tasks", nargs="*", default=list(GLUE_TASKS), choices=GLUE_TASKS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--config_name", type=Path, default=ROOT / "configs/models/small.json", help="the DynConv encoder"
+    )
+    parser.add_argument("--num_train_epochs", type=int, help="for every task (default: 1 for SST-2, 3 for the others)")
+    parser.add_argument("--translation", action="store_true", help="also DynConv against Marian on Multi30k De->En")
+    parser.add_argument("--translation_config", type=Path, default=ROOT / "configs/translation/multi30k_de_en.yaml")
+    parser.add_argument("--translation_models", nargs="+", default=list(MT_MODELS), choices=MT_MODELS)
+    parser.add_argument(
+        "--width_penalties", nargs="*", type=float, default=[], help="sweep the adaptive model's lambda"
+    )
+    parser.add_argument("--sweep_task", default="sst2", choices=GLUE_TASKS)
+    parser.add_argument("--run_args", default="", help='passed to every run, e.g. "--max_train_samples 200"')
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cpu_count // jobs threads")
+    parser.add_argument(
+        "--output_dir", type=Path, default=ROOT / "benchmarks/quality", help="results (small, commit them)"
+    )
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/quality", help="models and checkpoints")
+    args = parser.parse_args(argv)
+    if (args.tasks or args.width_penalties) and args.glue_dir is None:
+        raise UsageError("pass --glue_dir (GLUE in the TSV layout, e.g. ../shared/data/glue), or --tasks with no task")
+    if args.glue_dir is not None and not args.glue_dir.is_dir():
+        raise UsageError(f"--glue_dir {args.glue_dir} is not a folder")
+    if not args.config_name.is_file():
+        raise UsageError(f"--config_name {args.config_name} does not exist")
+    if args.jobs < 1 or (args.num_train_epochs is not None and args.num_train_epochs < 1):
+        raise UsageError("--jobs and --num_train_epochs must be at least 1")
+    if any(penalty < 0 for penalty in args.width_penalties):
+        raise UsageError("--width_penalties must be >= 0")
+    if not (args.tasks or args.translation or args.width_penalties):
+        raise UsageError("nothing to run: give --tasks, --translation or --width_penalties")
+    return args
+
+
+# --- models with matched parameter counts -------------------------------------------------------
+
+
+def num_params(config, seq2seq: bool = False) -> int:
+    with torch.device("meta"):  # counts need shapes only
+        auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification
+        model = auto.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def bert_like(dynconv, intermediate_size: int, max_length: int) -> BertConfig:
+    """A BERT encoder with the DynConv config's width, depth, heads, vocabulary, activation and dropout."""
+    return BertConfig(
+        vocab_size=dynconv.vocab_size,
+        hidden_size=dynconv.hidden_size,
+        num_hidden_layers=dynconv.encoder_layers,
+        num_attention_heads=dynconv.num_attention_heads,
+        intermediate_size=intermediate_size,
+        hidden_act=dynconv.hidden_act,
+        hidden_dropout_prob=dynconv.hidden_dropout_prob,
+        attention_probs_dropout_prob=dynconv.attention_probs_dropout_prob,
+        max_position_embeddings=max_length,
+        type_vocab_size=max(dynconv.type_vocab_size, 1),
+        layer_norm_eps=dynconv.layer_norm_eps,
+        pad_token_id=dynconv.pad_token_id,
+    )
+
+
+def encoder_configs(config_name: Path, vocab_size: int, max_length: int) -> dict:
+    """The four encoders' configs, the Transformer's feed-forward size chosen to match adaptive's parameters."""
+    base = AutoConfig.from_pretrained(config_name)
+    base.vocab_size = vocab_size
+    configs = {}
+    for name, variant in DYNCONV_VARIANTS.items():
+        configs[name] = AutoConfig.from_pretrained(config_name, vocab_size=vocab_size, **variant)
+    target = num_params(configs["adaptive"])
+    sizes = range(base.hidden_size // 4, 8 * base.hidden_size + 1, 16)
+    configs["transformer"] = min(
+        (bert_like(base, size, max_length) for size in sizes), key=lambda c: abs(num_params(c) - target)
+    )
+    return configs
+
+
+def check_params(counts: dict[str, int], reference: str) -> None:
+    for name, count in counts.items():
+        gap = abs(count - counts[reference]) / counts[reference]
+        if gap > MAX_PARAM_GAP:
+            raise UsageError(
+                f"{name} has {count / 1e6:.2f}M parameters, {gap:.1%} off {reference}'s {counts[reference] / 1e6:.2f}M "
+                f"(at most {MAX_PARAM_GAP:.0%}): change its config so the sizes match"
+            )
+
+
+# --- runs ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One training run: a script, its config file and the model-specific arguments."""
+
+    kind: str  # "glue", "translation" or "sweep"
+    task: str
+    model: str
+    seed: int
+    script: str
+    config_file: Path
+    arguments: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.task}-{self.model}-seed{self.seed}"
+
+
+def plan_runs(args, config_dir: Path) -> list[Run]:
+    runs = []
+    for task in args.tasks:
+        epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(task, 3)
+        for seed in args.seeds:
+            for model in args.models:
+                arguments = ["--glue_dir", str(args.glue_dir), "--config_name", str(config_dir / f"{model}.json")]
+                runs.append(
+                    Run(
+                        "glue",
+                        task,
+                        model,
+                        seed,
+                        "run_glue.py",
+                        ROOT / f"configs/glue/{task}.yaml",
+                        arguments + ["--num_train_epochs", str(epochs)],
+                    )
+                )
+    for penalty in args.width_penalties:
+        epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(args.sweep_task, 3)
+        arguments = [
+            "--glue_dir",
+            str(args.glue_dir),
+            "--config_name",
+            str(config_dir / "adaptive.json"),
+            "--config_overrides",
+            f"width_penalty_coef={penalty}",
+            "--num_train_epochs",
+            str(epochs),
+        ]
+        runs.append(
+            Run(
+                "sweep",
+                args.sweep_task,
+                f"lambda{penalty:g}",
+                args.seeds[0],
+                "run_glue.py",
+                ROOT / f"configs/glue/{args.sweep_task}.yaml",
+                arguments,
+            )
+        )
+    if args.translation:
+        for seed in args.seeds:
+            for model in args.translation_models:
+                runs.append(
+                    Run(
+                        "translation",
+                        "multi30k",
+                        model,
+                        seed,
+                        "run_translation.py",
+                        args.translation_config,
+                        ["--config_name", str(ROOT / MT_MODELS[model])],
+                    )
+                )
+    return runs
+
+
+def command(run: Run, run_dir: Path, extra: list[str]) -> list[str]:
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / run.script),
+        str(run.config_file),
+        *run.arguments,
+        "--seed",
+        str(run.seed),
+        "--output_dir",
+        str(run_dir),
+        "--checkpointing_steps",
+        "epoch",
+    ]
+    if run.kind == "translation":
+        cmd += ["--predict_file", str(run_dir / "test.hyp")]
+    if any(run_dir.glob("epoch_*")):
+        cmd += ["--resume_from_checkpoint", "latest"]
+    elif run_dir.exists():
+        cmd += ["--overwrite_output_dir"]  # stopped before its first checkpoint: start it again
+    return cmd + extra
+
+
+def execute(run: Run, args, threads: int) -> dict | None:
+    """Train one run unless its result exists; return its result, or None if it failed (see its log)."""
+    result_file = args.output_dir / "runs" / f"{run.name}.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    run_dir = args.work_dir / run.name
+    log_file = args.work_dir / f"{run.name}.log"
+    cmd = command(run, run_dir, args.run_args.split())
+    print(f"start {run.name} (log: {log_file})", flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
+    start = time.perf_counter()
+    with open(log_file, "a") as log:
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
+    wall = time.perf_counter() - start
+    if code != 0:
+        print(f"FAILED {run.name} (exit {code}): see {log_file}", flush=True)
+        return None
+    scores = json.loads((run_dir / "all_results.json").read_text())
+    config = AutoConfig.from_pretrained(run_dir)  # the real vocabulary: that of the tokenizer trained on the task
+    result = dict(
+        kind=run.kind,
+        task=run.task,
+        model=run.model,
+        seed=run.seed,
+        wall_seconds=round(wall, 1),
+        params=num_params(config, seq2seq=run.kind == "translation"),
+        command=" ".join(cmd[1:]),
+        **result_scores(run, scores),
+    )
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    result_file.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"done {run.name}: {result['score']:.4f} in {wall / 60:.1f} min", flush=True)
+    return result
+
+
+def result_scores(run: Run, scores: dict) -> dict:
+    """The run's main score (best epoch, as kept) and the last epoch's, plus everything run_glue reported."""
+    if run.kind == "translation":
+        keep = ("test_bleu", "test_chrf", "eval_bleu", "eval_chrf", "test_bleu_signature", "test_chrf_signature")
+        return dict(
+            score=scores["test_bleu"],
+            steps=scores["steps"],
+            train_seconds=scores["train_seconds"],
+            **{key: scores[key] for key in keep},
+        )
+    main = MAIN_SCORE[run.task]
+    last = scores["history"][-1]
+    return dict(
+        score=statistics.mean(scores[f"eval_{m}"] for m in main),
+        last_epoch_score=statistics.mean(last[f"eval_{m}"] for m in main),
+        metrics={key: value for key, value in scores.items() if key.startswith("eval_") and key != "eval_samples"},
+        best_epoch=scores["best_epoch"],
+        epochs=scores["epochs"],
+        steps=scores["steps"],
+        train_seconds=scores["train_seconds"],
+    )
+
+
+# --- the width-penalty sweep: accuracy against mean width against inference time ------------------
+
+
+@torch.inference_mode()
+def dev_batches(run_dir: Path, glue_dir: Path, task: str, batch_size: int = 64) -> list[dict]:
+    """The task's dev set, tokenized by the run's tokenizer, as padded batches."""
+    data = load_classification_data(task, str(glue_dir))
+    tokenizer = AutoTokenizer.from_pretrained(run_dir)
+    max_length = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())["max_length"]
+    split = data.splits[data.eval_splits[0]]
+    texts = [split[column] for column in data.text_columns]
+    batches = []
+    for start in range(0, len(split), batch_size):
+        chunk = [column[start : start + batch_size] for column in texts]
+        batches.append(
+            dict(tokenizer(*chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+        )
+    return batches
+
+
+@torch.inference_mode()
+def mean_width_fraction(model, batches: list[dict]) -> list[float]:
+    """Per layer, the mean of (left + right) / (K - 1) over the real tokens and heads of the dev set."""
+    sums = None
+    tokens = 0
+    for batch in batches:
+        widths = model.model(**batch, output_widths=True).widths  # L x [B, T, H, 2]
+        real = batch["attention_mask"].bool()
+        layer_sums = [w.sum(-1).mean(-1)[real].sum() for w in widths]
+        sums = layer_sums if sums is None else [a + b for a, b in zip(sums, layer_sums)]
+        tokens += int(real.sum())
+    return [float(s) / tokens / (k - 1) for s, k in zip(sums, model.config.kernel_size)]
+
+
+@torch.inference_mode()
+def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
+    """Add mean width and dev-set inference time to each sweep result, timing all models interleaved."""
+    models, inputs = {}, {}
+    for result in results:
+        run_dir = args.work_dir / f"sweep-{result['task']}-{result['model']}-seed{result['seed']}"
+        models[result["model"]] = DynConvForSequenceClassification.from_pretrained(run_dir).eval()
+        inputs[result["model"]] = dev_batches(run_dir, args.glue_dir, result["task"])
+    times = {name: [] for name in models}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, model in models.items():
+            start = time.perf_counter()
+            for batch in inputs[name]:
+                model(**batch)
+            times[name].append(time.perf_counter() - start)
+    for result in results:
+        name = result["model"]
+        fractions = mean_width_fraction(models[name], inputs[name])
+        result["width_fraction_per_layer"] = [round(f, 4) for f in fractions]
+        result["mean_width_fraction"] = statistics.mean(fractions)
+        result["dev_inference_seconds"] = statistics.median(times[name][1:])
+        result["timing"] = f"{torch.get_num_threads()} threads, median of {repeats}, all sweep models interleaved"
+
+
+def plot_sweep(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = sorted(results, key=lambda r: r["mean_width_fraction"])
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    for axis, key, label in ((ax[0], "score", "dev score"), (ax[1], "dev_inference_seconds", "dev inference (s)")):
+        axis.plot([r["mean_width_fraction"] for r in results], [r[key] for r in results], "o-")
+        for r in results:
+            axis.annotate(r["model"].replace("lambda", "λ="), (r["mean_width_fraction"], r[key]), fontsize=8)
+        axis.set_xlabel("mean width (share of K - 1)")
+        axis.set_ylabel(label)
+    fig.suptitle(f"width penalty sweep, {results[0]['task']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def mean_std(values: list[float], scale: float = 1.0) -> str:
+    if not values:
+        return "-"
+    mean = statistics.mean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else float("nan")
+    return f"{mean:.1f} ± {std:.1f} ({len(values)})"
+
+
+def glue_markdown(results: list[dict], params: dict[str, int], models: list[str], tasks: list[str]) -> str:
+    """Per task and model: best-epoch and last-epoch main score, mean ± std over seeds (x100)."""
+    by = {}
+    for r in results:
+        by.setdefault((r["task"], r["model"]), []).append(r)
+    header = "| model | params (vocab 8000) | " + " | ".join(tasks) + " | GLUE average |"
+    lines = [
+        "Main score x 100, best epoch on dev (as run_glue keeps it), mean ± std (seeds); "
+        "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews.",
+        "",
+        header,
+        "|---|---:|" + "---:|" * (len(tasks) + 1),
+    ]
+    averages = {}
+    for model in models:
+        cells, means = [], []
+        for task in tasks:
+            scores = [r["score"] for r in by.get((task, model), [])]
+            cells.append(mean_std(scores, 100))
+            means.append(statistics.mean(scores) if scores else None)
+        averages[model] = statistics.mean(means) if None not in means and means else None
+        average = "-" if averages[model] is None else f"{100 * averages[model]:.1f}"
+        lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {average} |")
+    lines += ["", "Last epoch instead of the best:", "", header, "|---|---:|" + "---:|" * (len(tasks) + 1)]
+    for model in models:
+        cells = [mean_std([r["last_epoch_score"] for r in by.get((task, model), [])], 100) for task in tasks]
+        lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + " | |")
+    lines += ["", *glue_targets(by, averages)]
+    return "\n".join(lines)
+
+
+def glue_targets(by: dict, averages: dict) -> list[str]:
+    lines = []
+    sst2 = [r["score"] for r in by.get(("sst2", "adaptive"), [])]
+    if sst2:
+        met = "met" if statistics.mean(sst2) >= TARGET_SST2 else "NOT met"
+        lines.append(f"- adaptive SST-2 dev accuracy >= {TARGET_SST2:.2f}: {statistics.mean(sst2):.3f}, {met}")
+    for other in ("fixed", "transformer"):
+        if averages.get("adaptive") is not None and averages.get(other) is not None:
+            met = "met" if averages["adaptive"] >= averages[other] else "NOT met"
+            lines.append(
+                f"- adaptive >= {other} on the GLUE average: {100 * averages['adaptive']:.1f} vs "
+                f"{100 * averages[other]:.1f}, {met}"
+            )
+    return lines
+
+
+def translation_markdown(results: list[dict], params: dict[str, int]) -> str:
+    lines = [
+        "Multi30k test_2016_flickr De->En, sacreBLEU and chrF, mean ± std (seeds)",
+        "",
+        "| model | params | test BLEU | test chrF | valid BLEU | steps | wall min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    bleu = {}
+    for model in MT_MODELS:
+        rows = [r for r in results if r["model"] == model]
+        if not rows:
+            continue
+        bleu[model] = statistics.mean(r["test_bleu"] for r in rows)
+        cells = [mean_std([r[key] / 100 for r in rows], 100) for key in ("test_bleu", "test_chrf", "eval_bleu")]
+        wall = statistics.mean(r["wall_seconds"] for r in rows) / 60
+        lines.append(
+            f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {rows[0]['steps']} | {wall:.0f} |"
+        )
+    if "dynconv" in bleu:
+        lines += [
+            "",
+            f"- small DynConv >= {TARGET_BLEU:.0f} BLEU: {bleu['dynconv']:.2f}, "
+            + ("met" if bleu["dynconv"] >= TARGET_BLEU else "NOT met"),
+        ]
+    if len(bleu) == 2:
+        met = "met" if bleu["dynconv"] >= bleu["transformer"] else "NOT met"
+        lines.append(f"- DynConv >= Transformer: {bleu['dynconv']:.2f} vs {bleu['transformer']:.2f}, {met}")
+    if results:
+        lines += ["", f"BLEU signature: {results[0]['test_bleu_signature']}"]
+    return "\n".join(lines)
+
+
+def sweep_markdown(results: list[dict]) -> str:
+    lines = [
+        f"Width-penalty sweep, adaptive DynConv on {results[0]['task']} (seed {results[0]['seed']}); "
+        f"inference: the whole dev set, {results[0]['timing']}",
+        "",
+        "| lambda | dev score | mean width / (K - 1) | per layer | dev inference s |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for r in sorted(results, key=lambda r: float(r["model"].removeprefix("lambda"))):
+        per_layer = " ".join(f"{f:.2f}" for f in r["width_fraction_per_layer"])
+        lines.append(
+            f"| {r['model'].removeprefix('lambda')} | {r['score']:.4f} | {r['mean_width_fraction']:.3f} | "
+            f"{per_layer} | {r['dev_inference_seconds']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+@exit_on_usage_error
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    config_dir = args.work_dir / "configs"
+    config_dir.mkdir(exist_ok=True)
+
+    configs = encoder_configs(args.config_name, vocab_size=8000, max_length=128)
+    params = {name: num_params(config) for name, config in configs.items()}
+    for name, config in configs.items():
+        config.to_json_file(config_dir / f"{name}.json")
+    print("encoders (vocabulary 8000): " + ", ".join(f"{n} {p / 1e6:.2f}M parameters" for n, p in params.items()))
+    check_params(params, "adaptive")
+    mt_params = {
+        name: num_params(AutoConfig.from_pretrained(ROOT / path, vocab_size=8000, pad_token_id=0), seq2seq=True)
+        for name, path in MT_MODELS.items()
+    }
+    if args.translation:
+        print(
+            "translation (vocabulary 8000): "
+            + ", ".join(f"{n} {p / 1e6:.2f}M parameters" for n, p in mt_params.items())
+        )
+        check_params(mt_params, "dynconv")
+
+    runs = plan_runs(args, config_dir)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        finished = list(pool.map(lambda run: execute(run, args, threads), runs))
+    failed = [run.name for run, result in zip(runs, finished) if result is None]
+
+    # Tables from every run on record, not only this call's.
+    recorded = [json.loads(path.read_text()) for path in sorted((args.output_dir / "runs").glob("*.json"))]
+    sections = []
+    glue = [r for r in recorded if r["kind"] == "glue"]
+    if glue:
+        tasks = [t for t in GLUE_TASKS if any(r["task"] == t for r in glue)]
+        sections.append(glue_markdown(glue, params, list(MODELS), tasks))
+    translation = [r for r in recorded if r["kind"] == "translation"]
+    if translation:
+        sections.append(translation_markdown(translation, mt_params))
+    sweep = [r for r in recorded if r["kind"] == "sweep" and r["task"] == args.sweep_task]
+    if args.width_penalties and sweep:
+        time_sweep(sweep, args)
+        (args.output_dir / "sweep.json").write_text(json.dumps(sweep, indent=2) + "\n")
+        plot_sweep(sweep, args.output_dir / "sweep.png")
+    saved_sweep = args.output_dir / "sweep.json"
+    if saved_sweep.exists():
+        sections.append(sweep_markdown(json.loads(saved_sweep.read_text())))
+    text = "\n\n".join(sections)
+    (args.output_dir / "results.md").write_text(text + "\n")
+    print(text)
+    if failed:
+        print(
+            f"benchmark_quality.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+import json
+from pathlib import Path
+
+import pytest
+from transformers import BertConfig
+
+from dynconv_nlp.training.cli import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+GLUE_DIR = ROOT.parent / "shared" / "data" / "glue"
+TINY = ["--max_train_samples", "64", "--max_eval_samples", "48", "--max_length", "32", "--vocab_size", "300"]
+
+
+@pytest.fixture
+def quality(load_script):
+    return load_script("benchmark_quality")
+
+
+def test_the_four_encoders_have_matched_sizes(quality):
+    configs = quality.encoder_configs(ROOT / "configs/models/small.json", vocab_size=8000, max_length=128)
+    counts = {name: quality.num_params(config) for name, config in configs.items()}
+    assert set(counts) == {"adaptive", "fixed", "light", "transformer"}
+    for name, count in counts.items():
+        assert abs(count - counts["adaptive"]) / counts["adaptive"] <= 0.05, (name, counts)
+    assert (configs["fixed"].width_mode, configs["fixed"].kernel_type) == ("fixed", "dynamic")
+    assert (configs["light"].width_mode, configs["light"].kernel_type) == ("fixed", "light")
+    bert = configs["transformer"]
+    assert isinstance(bert, BertConfig)
+    assert (bert.hidden_size, bert.num_hidden_layers, bert.num_attention_heads) == (256, 6, 4)
+    # The feed-forward size is the one free knob; it is the closest match among multiples of 16.
+    closer = [
+        abs(quality.num_params(quality.bert_like(configs["adaptive"], size, 128)) - counts["adaptive"])
+        for size in (bert.intermediate_size - 16, bert.intermediate_size + 16)
+    ]
+    assert abs(counts["transformer"] - counts["adaptive"]) <= min(closer)
+
+
+def test_sizes_more_than_five_percent_apart_are_refused(quality):
+    quality.check_params({"adaptive": 100, "transformer": 105}, "adaptive")
+    with pytest.raises(UsageError, match="transformer has .* off adaptive"):
+        quality.check_params({"adaptive": 100, "transformer": 106}, "adaptive")
+
+
+def test_every_model_gets_the_same_budget(quality, tmp_path):
+    args = quality.parse_args(["--glue_dir", str(GLUE_DIR), "--tasks", "sst2", "rte", "--seeds", "1", "2"])
+    runs = quality.plan_runs(args, tmp_path)
+    assert len(runs) == 2 * 2 * 4
+    for task, epochs in (("sst2", "1"), ("rte", "3")):
+        commands = [quality.command(run, tmp_path / run.name, []) for run in runs if run.task == task]
+        for cmd in commands:
+            assert cmd[cmd.index("--num_train_epochs") + 1] == epochs
+            assert cmd[2] == str(ROOT / f"configs/glue/{task}.yaml")
+        stripped = {tuple(_without(cmd, "--config_name", "--seed", "--output_dir")) for cmd in commands}
+        assert len(stripped) == 1  # only the model, seed and folder differ
+
+
+def _without(cmd: list[str], *options: str) -> list[str]:
+    kept, skip = [], False
+    for token in cmd:
+        if skip:
+            skip = False
+        elif token in options:
+            skip = True
+        else:
+            kept.append(token)
+    return kept
+
+
+def test_an_interrupted_run_resumes_and_a_run_without_checkpoint_restarts(quality, tmp_path):
+    run = quality.Run("glue", "rte", "light", 1, "run_glue.py", ROOT / "configs/glue/rte.yaml")
+    run_dir = tmp_path / run.name
+    assert "--resume_from_checkpoint" not in quality.command(run, run_dir, [])
+    run_dir.mkdir()
+    assert "--overwrite_output_dir" in quality.command(run, run_dir, [])
+    (run_dir / "epoch_1").mkdir()
+    cmd = quality.command(run, run_dir, [])
+    assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
+    assert "--overwrite_output_dir" not in cmd
+
+
+def test_translation_runs_keep_their_hypotheses_in_their_own_folder(quality, tmp_path):
+    args = quality.parse_args(["--translation", "--tasks", "--seeds", "3"])
+    runs = quality.plan_runs(args, tmp_path)
+    assert [(run.script, run.model) for run in runs] == [
+        ("run_translation.py", "dynconv"),
+        ("run_translation.py", "transformer"),
+    ]
+    cmd = quality.command(runs[1], tmp_path / runs[1].name, [])
+    assert cmd[cmd.index("--config_name") + 1] == str(ROOT / "configs/models/transformer_small_mt.json")
+    assert cmd[cmd.index("--predict_file") + 1] == str(tmp_path / runs[1].name / "test.hyp")
+
+
+def _glue_result(task, model, seed, score, last):
+    return dict(kind="glue", task=task, model=model, seed=seed, score=score, last_epoch_score=last)
+
+
+def test_tables_average_over_seeds_and_check_the_targets(quality):
+    results = [
+        _glue_result("sst2", "adaptive", 1, 0.80, 0.78),
+        _glue_result("sst2", "adaptive", 2, 0.84, 0.80),
+        _glue_result("rte", "adaptive", 1, 0.60, 0.50),
+        _glue_result("rte", "adaptive", 2, 0.60, 0.50),
+        _glue_result("sst2", "fixed", 1, 0.70, 0.70),
+        _glue_result("rte", "fixed", 1, 0.50, 0.50),
+        _glue_result("sst2", "transformer", 1, 0.90, 0.90),
+    ]
+    params = dict(adaptive=6.6e6, fixed=6.58e6, light=6.46e6, transformer=6.59e6)
+    text = quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"])
+    assert "| adaptive | 6.60M | 82.0 ± 2.8 (2) | 60.0 ± 0.0 (2) | 71.0 |" in text
+    assert "| fixed | 6.58M | 70.0 ± nan (1) | 50.0 ± nan (1) | 60.0 |" in text
+    assert "| transformer | 6.59M | 90.0 ± nan (1) | - | - |" in text  # no average over missing tasks
+    assert "| adaptive | 6.60M | 79.0 ± 1.4 (2) | 50.0 ± 0.0 (2) | |" in text  # last epochs
+    assert "adaptive SST-2 dev accuracy >= 0.85: 0.820, NOT met" in text
+    assert "adaptive >= fixed on the GLUE average: 71.0 vs 60.0, met" in text
+    assert "transformer on the GLUE average" not in text
+
+
+def test_translation_table_and_targets(quality):
+    results = [
+        dict(
+            kind="translation",
+            model="dynconv",
+            test_bleu=39.2,
+            test_chrf=58.9,
+            eval_bleu=39.9,
+            steps=1896,
+            wall_seconds=3300,
+            test_bleu_signature="nrefs:1|tok:13a",
+        ),
+        dict(
+            kind="translation",
+            model="transformer",
+            test_bleu=40.0,
+            test_chrf=59.5,
+            eval_bleu=40.1,
+            steps=1896,
+            wall_seconds=3000,
+            test_bleu_signature="nrefs:1|tok:13a",
+        ),
+    ]
+    text = quality.translation_markdown(results, dict(dynconv=7.24e6, transformer=7.58e6))
+    assert "| dynconv | 7.24M | 39.2 ± nan (1) | 58.9 ± nan (1) | 39.9 ± nan (1) | 1896 | 55 |" in text
+    assert "small DynConv >= 35 BLEU: 39.20, met" in text
+    assert "DynConv >= Transformer: 39.20 vs 40.00, NOT met" in text
+
+
+def test_bad_arguments_stop_with_one_line(quality, capsys, tmp_path):
+    for argv, message in (
+        (["--tasks", "rte"], "pass --glue_dir"),
+        (["--glue_dir", str(tmp_path / "none")], "is not a folder"),
+        (["--glue_dir", str(GLUE_DIR), "--jobs", "0"], "at least 1"),
+        (["--tasks"], "nothing to run"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            quality.main(argv + ["--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work")])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="needs ../shared/data/glue")
+def test_real_runs_record_results_and_are_skipped_when_done(quality, tmp_path, capsys):
+    argv = [
+        "--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--models", "light", "--seeds", "1",
+        "--config_name", str(ROOT / "configs/models/tiny.json"), "--num_train_epochs", "1",
+        "--width_penalties", "0.05", "--sweep_task", "rte", "--run_args", " ".join(TINY),
+        "--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"),
+    ]  # fmt: skip
+    assert quality.main(argv) == 0
+    first = capsys.readouterr().out
+    assert "start glue-rte-light-seed1" in first and "start sweep-rte-lambda0.05-seed1" in first
+    result = json.loads((tmp_path / "out/runs/glue-rte-light-seed1.json").read_text())
+    assert result["model"] == "light" and result["steps"] == 2 and 0 <= result["score"] <= 1
+    assert result["params"] > 0 and "--seed 1" in result["command"]
+    sweep = json.loads((tmp_path / "out/sweep.json").read_text())
+    assert len(sweep) == 1 and len(sweep[0]["width_fraction_per_layer"]) == 4
+    assert 0 < sweep[0]["mean_width_fraction"] < 1 and sweep[0]["dev_inference_seconds"] > 0
+    assert (tmp_path / "out/sweep.png").stat().st_size > 0
+    table = (tmp_path / "out/results.md").read_text()
+    assert "| light |" in table and "| 0.05 |" in table
+
+    assert quality.main(argv) == 0  # everything on record: nothing trains again
+    assert "start " not in capsys.readouterr().out
