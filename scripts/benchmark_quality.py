@@ -51,6 +51,7 @@ from transformers import (
 )
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
+from dynconv_nlp.analysis import collect_extents, encode_batches, mean_width_fractions
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
 from dynconv_nlp.training.cli import UsageError, exit_on_usage_error
@@ -331,35 +332,13 @@ def result_scores(run: Run, scores: dict) -> dict:
 # --- the width-penalty sweep: accuracy against mean width against inference time ------------------
 
 
-@torch.inference_mode()
-def dev_batches(run_dir: Path, glue_dir: Path, task: str, batch_size: int = 64) -> list[dict]:
-    """The task's dev set, tokenized by the run's tokenizer, as padded batches."""
+def dev_batches(run_dir: Path, glue_dir: Path, task: str) -> list[dict]:
+    """The task's dev set, tokenized by the run's tokenizer at the task's max length, as padded batches."""
     data = load_classification_data(task, str(glue_dir))
-    tokenizer = AutoTokenizer.from_pretrained(run_dir)
-    max_length = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())["max_length"]
     split = data.splits[data.eval_splits[0]]
+    max_length = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())["max_length"]
     texts = [split[column] for column in data.text_columns]
-    batches = []
-    for start in range(0, len(split), batch_size):
-        chunk = [column[start : start + batch_size] for column in texts]
-        batches.append(
-            dict(tokenizer(*chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
-        )
-    return batches
-
-
-@torch.inference_mode()
-def mean_width_fraction(model, batches: list[dict]) -> list[float]:
-    """Per layer, the mean of (left + right) / (K - 1) over the real tokens and heads of the dev set."""
-    sums = None
-    tokens = 0
-    for batch in batches:
-        widths = model.model(**batch, output_widths=True).widths  # L x [B, T, H, 2]
-        real = batch["attention_mask"].bool()
-        layer_sums = [w.sum(-1).mean(-1)[real].sum() for w in widths]
-        sums = layer_sums if sums is None else [a + b for a, b in zip(sums, layer_sums)]
-        tokens += int(real.sum())
-    return [float(s) / tokens / (k - 1) for s, k in zip(sums, model.config.kernel_size)]
+    return encode_batches(AutoTokenizer.from_pretrained(run_dir), texts, max_length)
 
 
 @torch.inference_mode()
@@ -379,7 +358,8 @@ def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
             times[name].append(time.perf_counter() - start)
     for result in results:
         name = result["model"]
-        fractions = mean_width_fraction(models[name], inputs[name])
+        extents, _ = collect_extents(models[name], inputs[name])
+        fractions = mean_width_fractions(extents, models[name].config.kernel_size)
         result["width_fraction_per_layer"] = [round(f, 4) for f in fractions]
         result["mean_width_fraction"] = statistics.mean(fractions)
         result["dev_inference_seconds"] = statistics.median(times[name][1:])
