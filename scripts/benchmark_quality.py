@@ -115,6 +115,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError("--width_penalties must be >= 0")
     if not (args.tasks or args.translation or args.width_penalties):
         raise UsageError("nothing to run: give --tasks, --translation or --width_penalties")
+    # The runs start in the repository's root, so that the config files' relative data paths hold.
+    for name in ("glue_dir", "config_name", "translation_config", "output_dir", "work_dir"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
     return args
 
 
