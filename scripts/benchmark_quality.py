@@ -197,9 +197,10 @@ class Run:
 
 def plan_runs(args, config_dir: Path) -> list[Run]:
     runs = []
-    for task in args.tasks:
-        epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(task, 3)
-        for seed in args.seeds:
+    # Seed by seed, so that a complete table of one seed is there first if the study is stopped.
+    for seed in args.seeds:
+        for task in args.tasks:
+            epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(task, 3)
             for model in args.models:
                 arguments = ["--glue_dir", str(args.glue_dir), "--config_name", str(config_dir / f"{model}.json")]
                 runs.append(
