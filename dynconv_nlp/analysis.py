@@ -1,16 +1,22 @@
 """What a trained DynConv encoder does with its widths: the extents of every real token, by layer and token class.
 
     extents, token_ids = collect_extents(model, batches)   # L x [N, H, 2], [N] over the real tokens
-    by_class = extents_by_token_class(extents, token_ids, tokenizer)
+    classes = token_classes(tokenizer, texts, max_length)   # N class names, in the same order
+    by_class = extents_by_token_class(extents, classes)
     plot_extent_histograms(extents, model.config.kernel_size, "width_histograms.png")
 
-Token classes are read off the token strings with short word lists, not a tagger (none is
-available offline): ``special`` ([CLS], [SEP], ...), ``punctuation``, ``negation`` (not, n't, no,
-never, ...), ``contrast`` (but, although, however, ...), ``function`` (articles, pronouns,
-prepositions, auxiliaries, conjunctions), ``subword`` (a WordPiece continuation, ``##...``) and
-``content`` (everything else: nouns, verbs, adjectives, adverbs, names, numbers).
+Classes belong to the words of the text (split at white space, as GLUE's tokenized text is), and
+every token of a word gets its word's class, so "is n't" -> ``n``, ``'``, ``t`` are all negation
+and the pieces of "unfunny" all content. They come from short word lists, not a tagger (none is
+available offline): ``special`` ([CLS], [SEP], ...), ``punctuation``, ``negation`` (not, n't,
+no, never, ...), ``contrast`` (but, although, however, ...), ``function`` (articles, pronouns,
+prepositions, auxiliaries, conjunctions) and ``content`` (everything else: nouns, verbs,
+adjectives, adverbs, names, numbers). Some words are ambiguous ("no", "like", "while"); the lists
+take their usual reading.
 """
 
+import bisect
+import re
 import string
 from pathlib import Path
 
@@ -27,19 +33,15 @@ FUNCTION = set(
     "is are was were be been being am do does did done have has had having "
     "will would shall should can could may might must 's 're 've 'd 'll 'm".split()
 )
-TOKEN_CLASSES = ("special", "punctuation", "negation", "contrast", "function", "subword", "content")
+TOKEN_CLASSES = ("special", "punctuation", "negation", "contrast", "function", "content")
 
 
-def token_class(token: str, special_tokens: set[str]) -> str:
-    """The class of one token string (see the module docstring)."""
-    if token in special_tokens:
-        return "special"
-    if token.startswith("##"):
-        return "subword"
-    word = token.lstrip("Ġ▁").lower()  # byte-level BPE and unigram mark a word start
+def word_class(word: str) -> str:
+    """The class of one white-space-delimited word (see the module docstring)."""
+    word = word.lower()
     if word and all(character in string.punctuation for character in word):
         return "punctuation"
-    if word in NEGATION:
+    if word in NEGATION or word.endswith("n't"):
         return "negation"
     if word in CONTRAST:
         return "contrast"
@@ -85,11 +87,26 @@ def mean_width_fractions(extents: list[torch.Tensor], kernel_sizes: list[int]) -
     return [float(e.sum(-1).mean()) / max(k - 1, 1) for e, k in zip(extents, kernel_sizes)]
 
 
-def extents_by_token_class(extents: list[torch.Tensor], token_ids: torch.Tensor, tokenizer) -> dict[str, dict]:
+def token_classes(tokenizer, texts: list[list[str]], max_length: int) -> list[str]:
+    """The class of every token the model sees, in :func:`collect_extents`' order (texts as for
+    :func:`encode_batches`, with the same ``max_length``); special tokens are ``special``."""
+    classes = []
+    for example in zip(*texts):
+        encoding = tokenizer(*example, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        words = [[(m.start(), m.end(), word_class(m.group())) for m in re.finditer(r"\S+", text)] for text in example]
+        starts = [[start for start, _, _ in spans] for spans in words]
+        for sequence, (start, _) in zip(encoding.sequence_ids(), encoding["offset_mapping"]):
+            if sequence is None:
+                classes.append("special")
+            else:  # the word that holds the token's first character
+                classes.append(words[sequence][bisect.bisect_right(starts[sequence], start) - 1][2])
+    return classes
+
+
+def extents_by_token_class(extents: list[torch.Tensor], classes: list[str]) -> dict[str, dict]:
     """Per token class: its token count and, per layer, the mean left and right extents (taps, over heads)."""
-    special = set(tokenizer.all_special_tokens)
-    tokens = tokenizer.convert_ids_to_tokens(token_ids.tolist())
-    classes = [token_class(token, special) for token in tokens]
+    if len(classes) != len(extents[0]):
+        raise ValueError(f"{len(classes)} token classes for {len(extents[0])} tokens: encode both alike")
     summary = {}
     for name in TOKEN_CLASSES:
         rows = torch.tensor([c == name for c in classes])
@@ -146,3 +163,38 @@ def encode_batches(tokenizer, texts: list[list[str]], max_length: int, batch_siz
             dict(tokenizer(*chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
         )
     return batches
+
+
+def _recording(method, record: list[int]):
+    def active_taps(*args, **kwargs):
+        taps = method(*args, **kwargs)
+        record.append(len(taps))
+        return taps
+
+    return active_taps
+
+
+@torch.inference_mode()
+def kept_taps(model, batches: list[dict]) -> list[float]:
+    """Per encoder layer, the mean number of taps that CPU trimming keeps per batch (all K for fixed width).
+
+    Trimming keeps the taps that the widest real token of the batch needs, so this, not the mean
+    width, is what sets a layer's cost on the CPU.
+    """
+    from dynconv_nlp.layers.dynamic_conv import DynamicConv1d
+
+    encoder = model.get_encoder() if model.config.is_encoder_decoder else model
+    convs = [module for module in encoder.modules() if isinstance(module, DynamicConv1d)]
+    counts = [[] for _ in convs]
+    for conv, record in zip(convs, counts):
+        conv.active_taps = _recording(conv.active_taps, record)  # an instance attribute shadows the method
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in batches:
+            model(**{key: value.to(model.device) for key, value in batch.items() if key != "labels"})
+    finally:
+        model.train(was_training)
+        for conv in convs:
+            del conv.active_taps
+    return [sum(c) / len(c) if c else float(conv.kernel_size) for c, conv in zip(counts, convs)]

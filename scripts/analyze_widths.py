@@ -7,7 +7,7 @@
 Writes to ``--output_dir``:
     width_histograms.png     per layer, the histogram of left + right extents over real tokens and heads
     widths.png               heatmaps of the extents of the first ``--examples`` texts, token by token
-                             (a sentence pair as one text, joined by a space)
+                             (of a sentence pair, the first sentence alone)
     width_by_token_class.md  mean left / right extents per token class (dynconv_nlp.analysis) and layer
     widths.json              the same numbers, and the share of each layer's kernel in use
 """
@@ -27,6 +27,7 @@ from dynconv_nlp.analysis import (
     mean_width_fractions,
     plot_extent_histograms,
     token_class_markdown,
+    token_classes,
 )
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.data.text import load_text_file
@@ -74,12 +75,12 @@ def main(argv=None) -> int:
 
     extents, token_ids = collect_extents(model, encode_batches(tokenizer, texts, args.max_length))
     kernel_sizes = model.config.kernel_size
-    by_class = extents_by_token_class(extents, token_ids, tokenizer)
+    by_class = extents_by_token_class(extents, token_classes(tokenizer, texts, args.max_length))
     fractions = mean_width_fractions(extents, kernel_sizes)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     plot_extent_histograms(extents, kernel_sizes, args.output_dir / "width_histograms.png")
-    examples = [" ".join(parts) for parts in zip(*texts)][: args.examples]
+    examples = texts[0][: args.examples]
     plot_widths(model, tokenizer, examples, args.output_dir / "widths.png")
     table = token_class_markdown(by_class, kernel_sizes)
     share = ", ".join(f"layer {i} {f:.0%}" for i, f in enumerate(fractions))

@@ -2,16 +2,23 @@
 
 Four encoders, trained from scratch with one budget per task, on GLUE:
 
-    adaptive      DynConv, per-token kernels, learned left/right extents (this package)
-    fixed         DynConv, per-token kernels, all K taps (= fairseq's DynamicConv)
-    light         one learned kernel per head and layer, all K taps (= fairseq's LightConv)
+    adaptive      DynConv, per-token kernels, learned left/right extents (this package; the
+                  config's width penalty, 0 for small.json: --width_penalties sweeps it)
+    fixed         DynConv, per-token kernels, all K taps (about fairseq's DynamicConv)
+    light         one learned kernel per head and layer, all K taps (about fairseq's LightConv)
     transformer   a BERT encoder of the same width, depth, heads and parameter count (within 5%)
+
+"About": the three DynConv variants share this package's block (post-norm, GLU input projection,
+sinusoidal positions, mean pooling for classification, biased kernel projection); they differ only
+in how the taps are made. BERT brings its own learned positions, [CLS] pooler and tanh head.
 
 and, with ``--translation``, the DynConv translation model against the same-size Marian Transformer
 on Multi30k De->En. Every run is one call of ``scripts/run_glue.py`` (or ``run_translation.py``)
 with the task's config file (``configs/glue/<task>.yaml``: batch, learning rate, schedule, warm-up,
-max length) and only the model changed, so the budget (steps, batch, schedule) is the same for
-all models; ``--num_train_epochs`` sets it per task (default: 1 epoch of SST-2, 3 of the others).
+max length; written to ``<work_dir>/configs/glue-<task>.yaml`` without its model, output and
+plotting settings) and only the model changed, so the budget (steps, batch, schedule) is the same
+for all models; ``--num_train_epochs`` sets it per task (default: 1 epoch of SST-2, 3 of the
+others). Those settings were chosen for DynConv and are not tuned per model (nor on dev).
 The DynConv variants are ``--config_name`` (default ``configs/models/small.json``) with
 ``width_mode`` / ``kernel_type`` changed; the BERT config takes its width, depth, heads, dropout and
 activation and the feed-forward size that brings its parameter count closest.
@@ -23,15 +30,20 @@ activation and the feed-forward size that brings its parameter count closest.
 
 Each finished run writes a small JSON to ``<output_dir>/runs/`` (commit them as they land); the
 models and checkpoints stay in ``--work_dir``. Run the same command again after an interruption:
-finished runs are skipped and unfinished ones resume from their last epoch checkpoint. The
-tables (``results.md``, mean +- sample std over seeds, GLUE main scores, the issue's targets) are
-rebuilt from whatever runs have finished. A run scores its best epoch on the dev set (as
-run_glue keeps it) and the last epoch; both are reported.
+finished runs are skipped and unfinished ones resume from their last epoch checkpoint (a result
+made with other settings is refused, not reused). The tables (``results.md``, mean +- sample std
+over seeds, GLUE main scores, the issue's targets) are rebuilt from whatever runs have finished.
+A run scores its best epoch on the dev set (as run_glue keeps it: chosen by the task's first
+metric, F1 for MRPC, Pearson for STS-B, on the same dev set, so it is optimistic) and the last
+epoch; both are reported. Wall times of runs that ran two at a time include the other's load.
 """
 
 import argparse
+import hashlib
 import json
+import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -51,7 +63,7 @@ from transformers import (
 )
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.analysis import collect_extents, encode_batches, mean_width_fractions
+from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mean_width_fractions
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
 from dynconv_nlp.training.cli import UsageError, exit_on_usage_error
@@ -67,6 +79,8 @@ DYNCONV_VARIANTS = {
 MT_MODELS = {"dynconv": "configs/models/small_mt.json", "transformer": "configs/models/transformer_small_mt.json"}
 DEFAULT_EPOCHS = {"sst2": 1}  # SST-2 has 67k sentences; the small tasks get 3 epochs
 MAX_PARAM_GAP = 0.05
+# Settings of the task configs that are not part of the budget: the model, where outputs go, extras.
+NOT_BUDGET = ("config_name", "model_name_or_path", "output_dir", "do_predict", "plot_widths", "push_to_hub")
 # GLUE's main score per task: the mean of the task's metrics where it has two.
 MAIN_SCORE = {
     "sst2": ("accuracy",),
@@ -165,6 +179,14 @@ def encoder_configs(config_name: Path, vocab_size: int, max_length: int) -> dict
     return configs
 
 
+def write_encoder_configs(config_name: Path, config_dir: Path) -> dict[str, int]:
+    """Write the four encoders' configs to ``config_dir/<model>.json``; return their parameter counts."""
+    configs = encoder_configs(config_name, vocab_size=8000, max_length=128)
+    for name, config in configs.items():
+        config.to_json_file(config_dir / f"{name}.json")
+    return {name: num_params(config) for name, config in configs.items()}
+
+
 def check_params(counts: dict[str, int], reference: str) -> None:
     for name, count in counts.items():
         gap = abs(count - counts[reference]) / counts[reference]
@@ -194,49 +216,42 @@ class Run:
     def name(self) -> str:
         return f"{self.kind}-{self.task}-{self.model}-seed{self.seed}"
 
+    def fingerprint(self, extra: list[str]) -> str:
+        """A hash of what decides the result: the config file, the model config, overrides, seed, extra arguments."""
+        config = Path(self.arguments[self.arguments.index("--config_name") + 1])
+        overrides = [a for a in self.arguments if "=" in a]
+        text = json.dumps([self.config_file.read_text(), config.read_text(), overrides, self.seed, extra])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def study_task_config(task: str, epochs: int, config_dir: Path) -> Path:
+    """The task's config file as the study runs it: its budget, with the epochs set and no model or outputs."""
+    settings = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())
+    settings = {key: value for key, value in settings.items() if key not in NOT_BUDGET}
+    settings["num_train_epochs"] = epochs
+    path = config_dir / f"glue-{task}.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
+
 
 def plan_runs(args, config_dir: Path) -> list[Run]:
     runs = []
     # Seed by seed, so that a complete table of one seed is there first if the study is stopped.
     for seed in args.seeds:
         for task in args.tasks:
-            epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(task, 3)
+            config_file = study_task_config(task, args.num_train_epochs or DEFAULT_EPOCHS.get(task, 3), config_dir)
             for model in args.models:
                 arguments = ["--glue_dir", str(args.glue_dir), "--config_name", str(config_dir / f"{model}.json")]
-                runs.append(
-                    Run(
-                        "glue",
-                        task,
-                        model,
-                        seed,
-                        "run_glue.py",
-                        ROOT / f"configs/glue/{task}.yaml",
-                        arguments + ["--num_train_epochs", str(epochs)],
-                    )
-                )
-    for penalty in args.width_penalties:
+                runs.append(Run("glue", task, model, seed, "run_glue.py", config_file, arguments))
+    sweep_config = None
+    if args.width_penalties:
         epochs = args.num_train_epochs or DEFAULT_EPOCHS.get(args.sweep_task, 3)
-        arguments = [
-            "--glue_dir",
-            str(args.glue_dir),
-            "--config_name",
-            str(config_dir / "adaptive.json"),
-            "--config_overrides",
-            f"width_penalty_coef={penalty}",
-            "--num_train_epochs",
-            str(epochs),
-        ]
-        runs.append(
-            Run(
-                "sweep",
-                args.sweep_task,
-                f"lambda{penalty:g}",
-                args.seeds[0],
-                "run_glue.py",
-                ROOT / f"configs/glue/{args.sweep_task}.yaml",
-                arguments,
-            )
-        )
+        sweep_config = study_task_config(args.sweep_task, epochs, config_dir)
+    for penalty in args.width_penalties:
+        arguments = ["--glue_dir", str(args.glue_dir), "--config_name", str(config_dir / "adaptive.json")]
+        arguments += ["--config_overrides", f"width_penalty_coef={penalty!r}"]
+        model = f"lambda{penalty!r}"
+        runs.append(Run("sweep", args.sweep_task, model, args.seeds[0], "run_glue.py", sweep_config, arguments))
     if args.translation:
         for seed in args.seeds:
             for model in args.translation_models:
@@ -254,7 +269,8 @@ def plan_runs(args, config_dir: Path) -> list[Run]:
     return runs
 
 
-def command(run: Run, run_dir: Path, extra: list[str]) -> list[str]:
+def command(run: Run, run_dir: Path, extra: list[str], fresh: bool = False) -> list[str]:
+    """The run's command line; unless ``fresh``, resuming from its last checkpoint if it has one."""
     cmd = [
         sys.executable,
         str(ROOT / "scripts" / run.script),
@@ -269,7 +285,9 @@ def command(run: Run, run_dir: Path, extra: list[str]) -> list[str]:
     ]
     if run.kind == "translation":
         cmd += ["--predict_file", str(run_dir / "test.hyp")]
-    if any(run_dir.glob("epoch_*")):
+    if fresh:
+        pass
+    elif any(run_dir.glob("epoch_*")):
         cmd += ["--resume_from_checkpoint", "latest"]
     elif run_dir.exists():
         cmd += ["--overwrite_output_dir"]  # stopped before its first checkpoint: start it again
@@ -278,21 +296,41 @@ def command(run: Run, run_dir: Path, extra: list[str]) -> list[str]:
 
 def execute(run: Run, args, threads: int) -> dict | None:
     """Train one run unless its result exists; return its result, or None if it failed (see its log)."""
+    try:
+        return _execute(run, args, threads)
+    except Exception as error:  # one broken run must not stop the others, nor the tables
+        print(f"FAILED {run.name}: {type(error).__name__}: {error}", flush=True)
+        return None
+
+
+def _execute(run: Run, args, threads: int) -> dict | None:
+    extra = shlex.split(args.run_args)
+    fingerprint = run.fingerprint(extra)
     result_file = args.output_dir / "runs" / f"{run.name}.json"
     if result_file.exists():
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+        if result.get("fingerprint") != fingerprint:
+            raise UsageError(
+                f"{result_file} was made with other settings (config, model, seed or --run_args): "
+                "use another --output_dir, or delete it to run it again"
+            )
+        return result
     run_dir = args.work_dir / run.name
     log_file = args.work_dir / f"{run.name}.log"
-    cmd = command(run, run_dir, args.run_args.split())
-    print(f"start {run.name} (log: {log_file})", flush=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
-    start = time.perf_counter()
-    with open(log_file, "a") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
-    wall = time.perf_counter() - start
-    if code != 0:
-        print(f"FAILED {run.name} (exit {code}): see {log_file}", flush=True)
-        return None
+    attempts_file = args.work_dir / f"{run.name}.attempts.json"
+    attempts = json.loads(attempts_file.read_text()) if attempts_file.exists() else []
+    if not (run_dir / "all_results.json").exists():  # else it finished before its result was recorded
+        cmd = command(run, run_dir, extra)
+        print(f"start {run.name} (log: {log_file})", flush=True)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
+        start = time.perf_counter()
+        with open(log_file, "a") as log:
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
+        attempts.append(round(time.perf_counter() - start, 1))
+        attempts_file.write_text(json.dumps(attempts) + "\n")
+        if code != 0:
+            print(f"FAILED {run.name} (exit {code}): see {log_file}", flush=True)
+            return None
     scores = json.loads((run_dir / "all_results.json").read_text())
     config = AutoConfig.from_pretrained(run_dir)  # the real vocabulary: that of the tokenizer trained on the task
     result = dict(
@@ -300,14 +338,16 @@ def execute(run: Run, args, threads: int) -> dict | None:
         task=run.task,
         model=run.model,
         seed=run.seed,
-        wall_seconds=round(wall, 1),
+        wall_seconds=sum(attempts),
+        attempts=len(attempts),  # > 1: resumed, and train_seconds counts the last attempt only
         params=num_params(config, seq2seq=run.kind == "translation"),
-        command=" ".join(cmd[1:]),
+        fingerprint=fingerprint,
+        command=" ".join(command(run, run_dir, extra, fresh=True)[1:]).replace(str(ROOT) + "/", ""),
         **result_scores(run, scores),
     )
     result_file.parent.mkdir(parents=True, exist_ok=True)
     result_file.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"done {run.name}: {result['score']:.4f} in {wall / 60:.1f} min", flush=True)
+    print(f"done {run.name}: {result['score']:.4f} in {sum(attempts) / 60:.1f} min", flush=True)
     return result
 
 
@@ -324,14 +364,19 @@ def result_scores(run: Run, scores: dict) -> dict:
     main = MAIN_SCORE[run.task]
     last = scores["history"][-1]
     return dict(
-        score=statistics.mean(scores[f"eval_{m}"] for m in main),
-        last_epoch_score=statistics.mean(last[f"eval_{m}"] for m in main),
+        score=_mean(scores[f"eval_{m}"] for m in main),
+        last_epoch_score=_mean(last[f"eval_{m}"] for m in main),
         metrics={key: value for key, value in scores.items() if key.startswith("eval_") and key != "eval_samples"},
         best_epoch=scores["best_epoch"],
         epochs=scores["epochs"],
         steps=scores["steps"],
         train_seconds=scores["train_seconds"],
     )
+
+
+def _mean(values) -> float:
+    """Mean of metrics; run_glue writes NaN (a constant prediction's correlation) as null."""
+    return statistics.mean(math.nan if v is None else v for v in values)
 
 
 # --- the width-penalty sweep: accuracy against mean width against inference time ------------------
@@ -348,12 +393,17 @@ def dev_batches(run_dir: Path, glue_dir: Path, task: str) -> list[dict]:
 
 @torch.inference_mode()
 def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
-    """Add mean width and dev-set inference time to each sweep result, timing all models interleaved."""
-    models, inputs = {}, {}
-    for result in results:
-        run_dir = args.work_dir / f"sweep-{result['task']}-{result['model']}-seed{result['seed']}"
-        models[result["model"]] = DynConvForSequenceClassification.from_pretrained(run_dir).eval()
-        inputs[result["model"]] = dev_batches(run_dir, args.glue_dir, result["task"])
+    """Add widths, kept taps and dev-set inference time to each sweep result, timing all models interleaved.
+
+    The fixed-width model of the same task and seed (from the GLUE part, if it ran) is timed alongside
+    as the reference: the question is whether adaptive width with a penalty is cheaper than all K taps.
+    """
+    run_dirs = {r["model"]: args.work_dir / f"sweep-{r['task']}-{r['model']}-seed{r['seed']}" for r in results}
+    reference = args.work_dir / f"glue-{results[0]['task']}-fixed-seed{results[0]['seed']}"
+    if (reference / "config.json").exists():
+        run_dirs["fixed"] = reference
+    models = {name: DynConvForSequenceClassification.from_pretrained(path).eval() for name, path in run_dirs.items()}
+    inputs = {name: dev_batches(path, args.glue_dir, results[0]["task"]) for name, path in run_dirs.items()}
     times = {name: [] for name in models}
     for _ in range(repeats + 1):  # the first round warms up
         for name, model in models.items():
@@ -363,12 +413,22 @@ def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
             times[name].append(time.perf_counter() - start)
     for result in results:
         name = result["model"]
-        extents, _ = collect_extents(models[name], inputs[name])
-        fractions = mean_width_fractions(extents, models[name].config.kernel_size)
+        model, kernel_sizes = models[name], models[name].config.kernel_size
+        extents, _ = collect_extents(model, inputs[name])
+        fractions = mean_width_fractions(extents, kernel_sizes)
         result["width_fraction_per_layer"] = [round(f, 4) for f in fractions]
-        result["mean_width_fraction"] = statistics.mean(fractions)
+        # Weighted by K - 1: the share of all the model's taps in use.
+        result["mean_width_fraction"] = sum(f * (k - 1) for f, k in zip(fractions, kernel_sizes)) / sum(
+            k - 1 for k in kernel_sizes
+        )
+        result["kept_taps_per_layer"] = [round(t, 2) for t in kept_taps(model, inputs[name])]
         result["dev_inference_seconds"] = statistics.median(times[name][1:])
-        result["timing"] = f"{torch.get_num_threads()} threads, median of {repeats}, all sweep models interleaved"
+        if "fixed" in times:
+            result["fixed_width_dev_inference_seconds"] = statistics.median(times["fixed"][1:])
+        result["timing"] = (
+            f"{torch.get_num_threads()} threads, batches of 64, median of {repeats}, "
+            f"all sweep models{' and the fixed-width one' if 'fixed' in times else ''} interleaved"
+        )
 
 
 def plot_sweep(results: list[dict], path: Path) -> None:
@@ -398,8 +458,9 @@ def mean_std(values: list[float], scale: float = 1.0) -> str:
     if not values:
         return "-"
     mean = statistics.mean(values) * scale
-    std = statistics.stdev(values) * scale if len(values) > 1 else float("nan")
-    return f"{mean:.1f} ± {std:.1f} ({len(values)})"
+    if len(values) == 1:
+        return f"{mean:.1f} (1)"
+    return f"{mean:.1f} ± {statistics.stdev(values) * scale:.1f} ({len(values)})"
 
 
 def glue_markdown(results: list[dict], params: dict[str, int], models: list[str], tasks: list[str]) -> str:
@@ -407,10 +468,11 @@ def glue_markdown(results: list[dict], params: dict[str, int], models: list[str]
     by = {}
     for r in results:
         by.setdefault((r["task"], r["model"]), []).append(r)
-    header = "| model | params (vocab 8000) | " + " | ".join(tasks) + " | GLUE average |"
+    header = "| model | params (vocab 8000) | " + " | ".join(tasks) + " | 5-task average |"
     lines = [
         "Main score x 100, best epoch on dev (as run_glue keeps it), mean ± std (seeds); "
-        "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews.",
+        "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews; "
+        "the average is over the tasks' means (none where a task has no run).",
         "",
         header,
         "|---|---:|" + "---:|" * (len(tasks) + 1),
@@ -443,7 +505,7 @@ def glue_targets(by: dict, averages: dict) -> list[str]:
         if averages.get("adaptive") is not None and averages.get(other) is not None:
             met = "met" if averages["adaptive"] >= averages[other] else "NOT met"
             lines.append(
-                f"- adaptive >= {other} on the GLUE average: {100 * averages['adaptive']:.1f} vs "
+                f"- adaptive >= {other} on the 5-task average: {100 * averages['adaptive']:.1f} vs "
                 f"{100 * averages[other]:.1f}, {met}"
             )
     return lines
@@ -484,16 +546,20 @@ def translation_markdown(results: list[dict], params: dict[str, int]) -> str:
 def sweep_markdown(results: list[dict]) -> str:
     lines = [
         f"Width-penalty sweep, adaptive DynConv on {results[0]['task']} (seed {results[0]['seed']}); "
-        f"inference: the whole dev set, {results[0]['timing']}",
+        f"inference: the whole dev set, {results[0]['timing']}. Mean width: the share of all taps in use "
+        "(left + right over K - 1, weighted by K - 1); kept taps: per layer, what CPU trimming keeps "
+        "(set by the widest token of each batch).",
         "",
-        "| lambda | dev score | mean width / (K - 1) | per layer | dev inference s |",
-        "|---:|---:|---:|---|---:|",
+        "| lambda | dev score | mean width | width per layer | kept taps per layer | dev inference s | fixed width s |",
+        "|---:|---:|---:|---|---|---:|---:|",
     ]
     for r in sorted(results, key=lambda r: float(r["model"].removeprefix("lambda"))):
         per_layer = " ".join(f"{f:.2f}" for f in r["width_fraction_per_layer"])
+        taps = " ".join(f"{t:g}" for t in r["kept_taps_per_layer"])
+        fixed = r.get("fixed_width_dev_inference_seconds")
         lines.append(
             f"| {r['model'].removeprefix('lambda')} | {r['score']:.4f} | {r['mean_width_fraction']:.3f} | "
-            f"{per_layer} | {r['dev_inference_seconds']:.2f} |"
+            f"{per_layer} | {taps} | {r['dev_inference_seconds']:.2f} | {'-' if fixed is None else f'{fixed:.2f}'} |"
         )
     return "\n".join(lines)
 
@@ -506,10 +572,7 @@ def main(argv=None) -> int:
     config_dir = args.work_dir / "configs"
     config_dir.mkdir(exist_ok=True)
 
-    configs = encoder_configs(args.config_name, vocab_size=8000, max_length=128)
-    params = {name: num_params(config) for name, config in configs.items()}
-    for name, config in configs.items():
-        config.to_json_file(config_dir / f"{name}.json")
+    params = write_encoder_configs(args.config_name, config_dir)
     print("encoders (vocabulary 8000): " + ", ".join(f"{n} {p / 1e6:.2f}M parameters" for n, p in params.items()))
     check_params(params, "adaptive")
     mt_params = {
@@ -524,7 +587,7 @@ def main(argv=None) -> int:
         check_params(mt_params, "dynconv")
 
     runs = plan_runs(args, config_dir)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         finished = list(pool.map(lambda run: execute(run, args, threads), runs))
     failed = [run.name for run, result in zip(runs, finished) if result is None]

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from transformers import BertConfig
 
 from dynconv_nlp.training.cli import UsageError
@@ -41,17 +42,30 @@ def test_sizes_more_than_five_percent_apart_are_refused(quality):
         quality.check_params({"adaptive": 100, "transformer": 106}, "adaptive")
 
 
-def test_every_model_gets_the_same_budget(quality, tmp_path):
+def test_every_model_gets_the_same_budget(quality, load_script, tmp_path):
     args = quality.parse_args(["--glue_dir", str(GLUE_DIR), "--tasks", "sst2", "rte", "--seeds", "1", "2"])
+    quality.write_encoder_configs(ROOT / "configs/models/small.json", tmp_path)
     runs = quality.plan_runs(args, tmp_path)
     assert len(runs) == 2 * 2 * 4
-    for task, epochs in (("sst2", "1"), ("rte", "3")):
+    run_glue = load_script("run_glue")
+    for task, epochs in (("sst2", 1), ("rte", 3)):
+        settings = yaml.safe_load((tmp_path / f"glue-{task}.yaml").read_text())
+        original = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())
+        assert settings["num_train_epochs"] == epochs
+        # The task's budget, without its model, outputs, predictions or plots (BERT can't plot widths).
+        assert settings == {k: v for k, v in original.items() if k not in quality.NOT_BUDGET} | {
+            "num_train_epochs": epochs
+        }
         commands = [quality.command(run, tmp_path / run.name, []) for run in runs if run.task == task]
         for cmd in commands:
-            assert cmd[cmd.index("--num_train_epochs") + 1] == epochs
-            assert cmd[2] == str(ROOT / f"configs/glue/{task}.yaml")
+            parsed = run_glue.parse_args(cmd[2:])
+            assert parsed.num_train_epochs == epochs and not parsed.plot_widths and not parsed.do_predict
+            assert parsed.learning_rate == original["learning_rate"] and parsed.max_length == original["max_length"]
         stripped = {tuple(_without(cmd, "--config_name", "--seed", "--output_dir")) for cmd in commands}
         assert len(stripped) == 1  # only the model, seed and folder differ
+    data = run_glue.load_classification_data("rte", str(GLUE_DIR))
+    for run in runs[:4]:  # every model's config loads in run_glue, BERT's included
+        assert run_glue.load_config(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
 
 
 def _without(cmd: list[str], *options: str) -> list[str]:
@@ -107,12 +121,12 @@ def test_tables_average_over_seeds_and_check_the_targets(quality):
     params = dict(adaptive=6.6e6, fixed=6.58e6, light=6.46e6, transformer=6.59e6)
     text = quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"])
     assert "| adaptive | 6.60M | 82.0 ± 2.8 (2) | 60.0 ± 0.0 (2) | 71.0 |" in text
-    assert "| fixed | 6.58M | 70.0 ± nan (1) | 50.0 ± nan (1) | 60.0 |" in text
-    assert "| transformer | 6.59M | 90.0 ± nan (1) | - | - |" in text  # no average over missing tasks
+    assert "| fixed | 6.58M | 70.0 (1) | 50.0 (1) | 60.0 |" in text
+    assert "| transformer | 6.59M | 90.0 (1) | - | - |" in text  # no average over missing tasks
     assert "| adaptive | 6.60M | 79.0 ± 1.4 (2) | 50.0 ± 0.0 (2) | |" in text  # last epochs
     assert "adaptive SST-2 dev accuracy >= 0.85: 0.820, NOT met" in text
-    assert "adaptive >= fixed on the GLUE average: 71.0 vs 60.0, met" in text
-    assert "transformer on the GLUE average" not in text
+    assert "adaptive >= fixed on the 5-task average: 71.0 vs 60.0, met" in text
+    assert "transformer on the 5-task average" not in text
 
 
 def test_translation_table_and_targets(quality):
@@ -139,7 +153,7 @@ def test_translation_table_and_targets(quality):
         ),
     ]
     text = quality.translation_markdown(results, dict(dynconv=7.24e6, transformer=7.58e6))
-    assert "| dynconv | 7.24M | 39.2 ± nan (1) | 58.9 ± nan (1) | 39.9 ± nan (1) | 1896 | 55 |" in text
+    assert "| dynconv | 7.24M | 39.2 (1) | 58.9 (1) | 39.9 (1) | 1896 | 55 |" in text
     assert "small DynConv >= 35 BLEU: 39.20, met" in text
     assert "DynConv >= Transformer: 39.20 vs 40.00, NOT met" in text
 
@@ -175,9 +189,66 @@ def test_real_runs_record_results_and_are_skipped_when_done(quality, tmp_path, c
     sweep = json.loads((tmp_path / "out/sweep.json").read_text())
     assert len(sweep) == 1 and len(sweep[0]["width_fraction_per_layer"]) == 4
     assert 0 < sweep[0]["mean_width_fraction"] < 1 and sweep[0]["dev_inference_seconds"] > 0
+    assert len(sweep[0]["kept_taps_per_layer"]) == 4 and all(1 <= t <= 15 for t in sweep[0]["kept_taps_per_layer"])
     assert (tmp_path / "out/sweep.png").stat().st_size > 0
     table = (tmp_path / "out/results.md").read_text()
     assert "| light |" in table and "| 0.05 |" in table
 
     assert quality.main(argv) == 0  # everything on record: nothing trains again
     assert "start " not in capsys.readouterr().out
+
+
+def test_a_missing_correlation_is_nan_not_a_crash(quality):
+    run = quality.Run("glue", "stsb", "fixed", 1, "run_glue.py", ROOT / "configs/glue/stsb.yaml")
+    scores = dict(eval_pearson=None, eval_spearmanr=None, best_epoch=0, epochs=1, steps=3, train_seconds=1.0)
+    scores["history"] = [dict(eval_pearson=None, eval_spearmanr=None)]
+    result = quality.result_scores(run, scores)
+    assert result["score"] != result["score"]  # NaN
+    text = quality.glue_markdown(
+        [dict(kind="glue", task="stsb", model="fixed", seed=1, **result)],
+        dict.fromkeys(quality.MODELS, 1e6),
+        list(quality.MODELS),
+        ["stsb"],
+    )
+    assert "| fixed | 1.00M | nan (1) |" in text
+
+
+def _planned(quality, tmp_path, run_args=""):
+    argv = ["--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--models", "light", "--seeds", "1"]
+    argv += ["--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"), "--run_args", run_args]
+    args = quality.parse_args(argv)
+    (tmp_path / "work/configs").mkdir(parents=True)
+    quality.write_encoder_configs(ROOT / "configs/models/tiny.json", tmp_path / "work/configs")
+
+    return args, quality.plan_runs(args, tmp_path / "work/configs")[0]
+
+
+def test_a_result_made_with_other_settings_is_refused(quality, tmp_path, capsys):
+    args, run = _planned(quality, tmp_path, run_args="--max_train_samples 64")
+    (tmp_path / "out/runs").mkdir(parents=True)
+    (tmp_path / "out/runs" / f"{run.name}.json").write_text(
+        json.dumps(dict(fingerprint=run.fingerprint([]), score=0.5))
+    )
+    assert quality.execute(run, args, threads=1) is None
+    assert "made with other settings" in capsys.readouterr().out
+
+
+def test_a_finished_run_is_recorded_without_training_again(quality, tmp_path, monkeypatch):
+    args, run = _planned(quality, tmp_path)
+    run_dir = tmp_path / "work" / run.name
+    run_dir.mkdir()
+    config = quality.AutoConfig.from_pretrained(tmp_path / "work/configs/light.json")
+    config.save_pretrained(run_dir)
+    history = [dict(eval_accuracy=0.5), dict(eval_accuracy=0.6)]
+    scores = dict(eval_accuracy=0.6, best_epoch=1, epochs=2, steps=8, train_seconds=3.0, history=history)
+    (run_dir / "all_results.json").write_text(json.dumps(scores))
+    (tmp_path / "work" / f"{run.name}.attempts.json").write_text("[100.0, 20.5]")
+    monkeypatch.setattr(quality.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    result = quality.execute(run, args, threads=1)
+    assert (result["score"], result["last_epoch_score"], result["wall_seconds"], result["attempts"]) == (
+        0.6,
+        0.6,
+        120.5,
+        2,
+    )
+    assert "--resume_from_checkpoint" not in result["command"] and str(ROOT) not in result["command"]
