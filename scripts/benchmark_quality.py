@@ -15,7 +15,7 @@ in how the taps are made. BERT brings its own learned positions, [CLS] pooler an
 and, with ``--translation``, the DynConv translation model against the same-size Marian Transformer
 on Multi30k De->En. Every run is one call of ``scripts/run_glue.py`` (or ``run_translation.py``)
 with the task's config file (``configs/glue/<task>.yaml``: batch, learning rate, schedule, warm-up,
-max length; written to ``<work_dir>/configs/glue-<task>.yaml`` without its model, output and
+max length; written to ``<output_dir>/configs/glue-<task>.yaml`` without its model, output and
 plotting settings) and only the model changed, so the budget (steps, batch, schedule) is the same
 for all models; ``--num_train_epochs`` sets it per task (default: 1 epoch of SST-2, 3 of the
 others). Those settings were chosen for DynConv and are not tuned per model (nor on dev).
@@ -48,7 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +115,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--output_dir", type=Path, default=ROOT / "benchmarks/quality", help="results (small, commit them)"
     )
-    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/quality", help="models and checkpoints")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/quality", help="models, checkpoints, logs")
     args = parser.parse_args(argv)
     if (args.tasks or args.width_penalties) and args.glue_dir is None:
         raise UsageError("pass --glue_dir (GLUE in the TSV layout, e.g. ../shared/data/glue), or --tasks with no task")
@@ -564,13 +564,32 @@ def sweep_markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_tables(args, params: dict[str, int], mt_params: dict[str, int]) -> str:
+    """``results.md`` from every run on record, not only this call's; returns its text."""
+    recorded = [json.loads(path.read_text()) for path in sorted((args.output_dir / "runs").glob("*.json"))]
+    sections = []
+    glue = [r for r in recorded if r["kind"] == "glue"]
+    if glue:
+        tasks = [t for t in GLUE_TASKS if any(r["task"] == t for r in glue)]
+        sections.append(glue_markdown(glue, params, list(MODELS), tasks))
+    translation = [r for r in recorded if r["kind"] == "translation"]
+    if translation:
+        sections.append(translation_markdown(translation, mt_params))
+    saved_sweep = args.output_dir / "sweep.json"
+    if saved_sweep.exists():
+        sections.append(sweep_markdown(json.loads(saved_sweep.read_text())))
+    text = "\n\n".join(sections)
+    (args.output_dir / "results.md").write_text(text + "\n")
+    return text
+
+
 @exit_on_usage_error
 def main(argv=None) -> int:
     args = parse_args(argv)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    config_dir = args.work_dir / "configs"
-    config_dir.mkdir(exist_ok=True)
+    # The study's configs (models and task budgets) sit beside the results they produced.
+    config_dir = args.output_dir / "configs"
+    config_dir.mkdir(parents=True, exist_ok=True)
 
     params = write_encoder_configs(args.config_name, config_dir)
     print("encoders (vocabulary 8000): " + ", ".join(f"{n} {p / 1e6:.2f}M parameters" for n, p in params.items()))
@@ -588,31 +607,23 @@ def main(argv=None) -> int:
 
     runs = plan_runs(args, config_dir)
     threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+    failed = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        finished = list(pool.map(lambda run: execute(run, args, threads), runs))
-    failed = [run.name for run, result in zip(runs, finished) if result is None]
+        futures = {pool.submit(execute, run, args, threads): run for run in runs}
+        for future in as_completed(futures):  # the tables follow every run that ends
+            if future.result() is None:
+                failed.append(futures[future].name)
+            write_tables(args, params, mt_params)
 
-    # Tables from every run on record, not only this call's.
-    recorded = [json.loads(path.read_text()) for path in sorted((args.output_dir / "runs").glob("*.json"))]
-    sections = []
-    glue = [r for r in recorded if r["kind"] == "glue"]
-    if glue:
-        tasks = [t for t in GLUE_TASKS if any(r["task"] == t for r in glue)]
-        sections.append(glue_markdown(glue, params, list(MODELS), tasks))
-    translation = [r for r in recorded if r["kind"] == "translation"]
-    if translation:
-        sections.append(translation_markdown(translation, mt_params))
-    sweep = [r for r in recorded if r["kind"] == "sweep" and r["task"] == args.sweep_task]
+    sweep = [
+        json.loads(path.read_text())
+        for path in sorted((args.output_dir / "runs").glob(f"sweep-{args.sweep_task}-*.json"))
+    ]
     if args.width_penalties and sweep:
         time_sweep(sweep, args)
         (args.output_dir / "sweep.json").write_text(json.dumps(sweep, indent=2) + "\n")
         plot_sweep(sweep, args.output_dir / "sweep.png")
-    saved_sweep = args.output_dir / "sweep.json"
-    if saved_sweep.exists():
-        sections.append(sweep_markdown(json.loads(saved_sweep.read_text())))
-    text = "\n\n".join(sections)
-    (args.output_dir / "results.md").write_text(text + "\n")
-    print(text)
+    print(write_tables(args, params, mt_params))
     if failed:
         print(
             f"benchmark_quality.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",

@@ -191,6 +191,7 @@ def test_real_runs_record_results_and_are_skipped_when_done(quality, tmp_path, c
     assert 0 < sweep[0]["mean_width_fraction"] < 1 and sweep[0]["dev_inference_seconds"] > 0
     assert len(sweep[0]["kept_taps_per_layer"]) == 4 and all(1 <= t <= 15 for t in sweep[0]["kept_taps_per_layer"])
     assert (tmp_path / "out/sweep.png").stat().st_size > 0
+    assert (tmp_path / "out/configs/glue-rte.yaml").exists() and (tmp_path / "out/configs/light.json").exists()
     table = (tmp_path / "out/results.md").read_text()
     assert "| light |" in table and "| 0.05 |" in table
 
