@@ -8,7 +8,10 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
-from dynconv_testing import CORPUS  # noqa: E402
+from dynconv_testing import CORPUS, tiny_config  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from dynconv_nlp import DynConvForSequenceClassification  # noqa: E402
 
 from dynconv_nlp.data.tokenizer import train_tokenizer  # noqa: E402
 
@@ -19,3 +22,15 @@ def tokenizer_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tokenizer")
     train_tokenizer(CORPUS, vocab_size=200).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir):
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+@pytest.fixture
+def model(tokenizer):
+    """A tiny random two-label DynConv classifier with the tokenizer's vocabulary."""
+    torch.manual_seed(0)
+    return DynConvForSequenceClassification(tiny_config(vocab_size=len(tokenizer), num_labels=2))

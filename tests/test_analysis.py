@@ -1,7 +1,6 @@
 import pytest
 import torch
 from dynconv_testing import CORPUS, tiny_config
-from transformers import AutoTokenizer
 
 from dynconv_nlp import DynConvForSequenceClassification
 from dynconv_nlp.analysis import (
@@ -13,17 +12,6 @@ from dynconv_nlp.analysis import (
     token_classes,
     word_class,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir):
-    return AutoTokenizer.from_pretrained(tokenizer_dir)
-
-
-@pytest.fixture
-def model(tokenizer):
-    torch.manual_seed(0)
-    return DynConvForSequenceClassification(tiny_config(vocab_size=len(tokenizer), num_labels=2))
 
 
 @pytest.mark.parametrize(

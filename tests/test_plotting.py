@@ -5,9 +5,9 @@ import sys
 import pytest
 import torch
 from dynconv_testing import tiny_config
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification
 
-from dynconv_nlp import DynConvForConditionalGeneration, DynConvForSequenceClassification, DynConvModel
+from dynconv_nlp import DynConvForConditionalGeneration, DynConvModel
 from dynconv_nlp.plotting import plot_widths, width_grid
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -15,17 +15,6 @@ matplotlib_image = pytest.importorskip("matplotlib.image")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXTS = ["the cat sat on the mat", "this film was a delight from start to end", "das ist ein kleines haus"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir):
-    return AutoTokenizer.from_pretrained(tokenizer_dir)
-
-
-@pytest.fixture
-def model(tokenizer):
-    torch.manual_seed(0)
-    return DynConvForSequenceClassification(tiny_config(vocab_size=len(tokenizer), num_labels=2))
 
 
 def _read_png(path):

@@ -3,20 +3,8 @@ import json
 import pytest
 import torch
 from dynconv_testing import CORPUS, tiny_config
-from transformers import AutoTokenizer
 
 from dynconv_nlp import DynConvForSequenceClassification
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tokenizer_dir):
-    return AutoTokenizer.from_pretrained(tokenizer_dir)
-
-
-@pytest.fixture
-def model(tokenizer):
-    torch.manual_seed(0)
-    return DynConvForSequenceClassification(tiny_config(vocab_size=len(tokenizer), num_labels=2))
 
 
 def test_analyze_widths_writes_its_files(load_script, model, tokenizer, tmp_path):
