@@ -56,16 +56,36 @@ def test_every_model_gets_the_same_budget(quality, load_script, tmp_path):
         assert settings == {k: v for k, v in original.items() if k not in quality.NOT_BUDGET} | {
             "num_train_epochs": epochs
         }
-        commands = [quality.command(run, tmp_path / run.name, []) for run in runs if run.task == task]
-        for cmd in commands:
+        commands = {run.model: quality.command(run, tmp_path / run.name, []) for run in runs if run.task == task}
+        for model, cmd in commands.items():
             parsed = run_glue.parse_args(cmd[2:])
             assert parsed.num_train_epochs == epochs and not parsed.plot_widths and not parsed.do_predict
-            assert parsed.learning_rate == original["learning_rate"] and parsed.max_length == original["max_length"]
-        stripped = {tuple(_without(cmd, "--config_name", "--seed", "--output_dir")) for cmd in commands}
-        assert len(stripped) == 1  # only the model, seed and folder differ
+            assert parsed.max_length == original["max_length"]
+            # BERT does not train at DynConv's rates; it gets its own 1e-4 (--model_learning_rates).
+            assert parsed.learning_rate == (1e-4 if model == "transformer" else original["learning_rate"])
+        options = ("--config_name", "--seed", "--output_dir", "--learning_rate")
+        stripped = {tuple(_without(cmd, *options)) for cmd in commands.values()}
+        assert len(stripped) == 1  # only the model, its learning rate, seed and folder differ
     data = run_glue.load_classification_data("rte", str(GLUE_DIR))
     for run in runs[:4]:  # every model's config loads in run_glue, BERT's included
         assert run_glue.load_config(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
+
+
+def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_so(quality, tmp_path):
+    argv = ["--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--seeds", "1"]
+    quality.write_encoder_configs(ROOT / "configs/models/small.json", tmp_path)
+    default = {r.model: r for r in quality.plan_runs(quality.parse_args(argv), tmp_path)}
+    same = {r.model: r for r in quality.plan_runs(quality.parse_args(argv + ["--model_learning_rates"]), tmp_path)}
+    assert default["transformer"].fingerprint([]) != same["transformer"].fingerprint([])
+    # Runs at their config's rate keep the fingerprint they had before there were per-model rates.
+    assert default["light"].budget == [] and default["light"].fingerprint([]) == same["light"].fingerprint([])
+    results = [
+        dict(_glue_result("rte", r.model, 1, 0.5, 0.5), command=" ".join(quality.command(r, tmp_path, [])))
+        for r in default.values()
+    ]
+    assert "Learning rate: the task config's, except transformer 0.0001" in quality.glue_markdown(
+        results, dict.fromkeys(quality.MODELS, 6.6e6), list(quality.MODELS), ["rte"]
+    )
 
 
 def _without(cmd: list[str], *options: str) -> list[str]:
@@ -164,6 +184,8 @@ def test_bad_arguments_stop_with_one_line(quality, capsys, tmp_path):
         (["--glue_dir", str(tmp_path / "none")], "is not a folder"),
         (["--glue_dir", str(GLUE_DIR), "--jobs", "0"], "at least 1"),
         (["--tasks"], "nothing to run"),
+        (["--glue_dir", str(GLUE_DIR), "--model_learning_rates", "bert=1e-4"], "expected MODEL=LR"),
+        (["--glue_dir", str(GLUE_DIR), "--model_learning_rates", "transformer=fast"], "expected MODEL=LR"),
     ):
         with pytest.raises(SystemExit) as stop:
             quality.main(argv + ["--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work")])
