@@ -32,11 +32,11 @@ from dynconv_nlp.analysis import (
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.data.text import load_text_file
 from dynconv_nlp.plotting import plot_widths
-from dynconv_nlp.training.cli import UsageError, exit_on_usage_error
+from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a saved DynConv model folder with its tokenizer")
     parser.add_argument("--glue_dir", help="read the dev split of --task_name from GLUE in the TSV layout")
     parser.add_argument("--task_name", help="a GLUE task, e.g. sst2")
@@ -62,7 +62,7 @@ def load_texts(args) -> list[list[str]]:
     return [split[column][: args.max_texts] for column in data.text_columns]
 
 
-@exit_on_usage_error
+@exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
     model = AutoModel.from_pretrained(args.model)

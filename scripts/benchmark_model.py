@@ -52,6 +52,7 @@ from transformers import (
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.models.dynconv import DynConvConfig, DynConvForConditionalGeneration, DynConvForSequenceClassification
 from dynconv_nlp.models.dynconv.configuration_dynconv import CONV_BACKENDS
+from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "models"
 PARTS = ("classifier", "decoding")
@@ -65,7 +66,7 @@ PAD, BOS, EOS = 0, 1, 2
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=Path(__file__).name, description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog=Path(__file__).name, description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--config_name", type=Path, default=CONFIGS / "small.json", help="DynConv classifier config")
     parser.add_argument("--seq_lens", type=int, nargs="+", default=[128, 512, 2048, 4096])
@@ -443,6 +444,7 @@ def decoding_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+@exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
     configs = getattr(args, "classifier_configs", None) or getattr(args, "decoding_configs")

@@ -37,12 +37,13 @@ import torch.nn.functional as F
 from dynconv_nlp.layers import DynamicConv1d
 from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, triton_available
 from dynconv_nlp.ops.dispatch import select_backend
+from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
 
 PARTS = ("ops", "payoff")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--seq_lens", type=int, nargs="+", default=[128, 512, 2048, 8192])
     parser.add_argument("--tokens", type=int, default=8192, help="B * T, fixed across sequence lengths")
@@ -443,6 +444,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=100)
 
 
+@exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
     dtype = getattr(torch, args.dtype)

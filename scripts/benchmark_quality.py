@@ -69,7 +69,7 @@ import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mean_width_fractions
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
-from dynconv_nlp.training.cli import UsageError, exit_on_usage_error
+from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 GLUE_TASKS = ("sst2", "cola", "mrpc", "stsb", "rte")
@@ -97,7 +97,7 @@ TARGET_BLEU = 35.0  # small DynConv, Multi30k test_2016 De->En
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--glue_dir", type=Path, help="GLUE in the TSV layout, e.g. ../shared/data/glue")
     parser.add_argument("--tasks", nargs="*", default=list(GLUE_TASKS), choices=GLUE_TASKS)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
@@ -625,7 +625,7 @@ def write_tables(args, params: dict[str, int], mt_params: dict[str, int]) -> str
     return text
 
 
-@exit_on_usage_error
+@exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,13 @@ import torch.nn.functional as F
 import yaml
 
 from dynconv_nlp import DynamicConv1d
+from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo_layer.yaml"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML file of defaults")
     parser.add_argument("--hidden_size", type=int)
     parser.add_argument("--num_heads", type=int)
@@ -68,6 +69,7 @@ def _shift(x: torch.Tensor, offset: int) -> torch.Tensor:
     return out
 
 
+@exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.manual_seed(args.seed)

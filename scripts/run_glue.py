@@ -46,13 +46,19 @@ from dynconv_nlp.data.glue import HUB_DATASET
 from dynconv_nlp.data.tokenizer import KINDS, train_tokenizer
 from dynconv_nlp.metrics import glue_metrics
 from dynconv_nlp.training import (
+    ArgumentParser,
+    StopOnSignal,
     TrainingProgress,
     UsageError,
-    exit_on_usage_error,
+    exit_on_expected_errors,
     optimizer_groups,
     parse_args_with_config_file,
+    skip_nonfinite_loss,
+    stop_if_requested,
 )
+from dynconv_nlp.training.loading import from_pretrained, load_checkpoint, tokenizer_from_pretrained
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
+from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import create_accelerator, resolve_resume
 
 logger = get_logger(__name__)
@@ -62,7 +68,7 @@ TRACKERS = ("tensorboard", "trackio", "all", "none")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_argument_group("data")
     data.add_argument("--task_name", help="a GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli) or negation_scope")
     data.add_argument("--glue_dir", help="read --task_name from this folder in the GLUE TSV layout instead of the Hub")
@@ -100,6 +106,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--max_grad_norm", type=float, default=1.0, help="0 turns clipping off")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), help="default: accelerate's config")
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--skip_nonfinite_loss", action="store_true", help="leave out batches whose loss is NaN or inf, instead of stopping")
 
     out = parser.add_argument_group("outputs")
     out.add_argument("--output_dir", required=True)
@@ -149,7 +156,8 @@ def load_tokenizer(args, data: ClassificationData, accelerator: Accelerator):
     """The given tokenizer, the model's, or one trained on the training texts (by the main process, then shared)."""
     name = args.tokenizer_name or args.model_name_or_path
     if name:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
+        option = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
+        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code)
     if args.resume_from_checkpoint and (args.output_dir / "tokenizer.json").is_file():
         return AutoTokenizer.from_pretrained(args.output_dir)  # the one this run trained before it stopped
     if accelerator.is_main_process:
@@ -172,6 +180,7 @@ def load_config(args, data: ClassificationData):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **labels)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
+            config.validate()  # update_from_string checks nothing
     except (OSError, ValueError) as error:
         option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -184,8 +193,10 @@ def load_config(args, data: ClassificationData):
 def build_model(args, config, tokenizer):
     """A pre-trained model with a head for the task's labels, or a new model from ``--config_name``."""
     if args.model_name_or_path:
-        return AutoModelForSequenceClassification.from_pretrained(
+        return from_pretrained(
+            AutoModelForSequenceClassification,
             args.model_name_or_path,
+            "--model_name_or_path",
             config=config,
             ignore_mismatched_sizes=args.ignore_mismatched_sizes,
             trust_remote_code=args.trust_remote_code,
@@ -270,7 +281,7 @@ def _better(value: float, best: float) -> bool:
     return not math.isnan(value) and (math.isnan(best) or value > best)
 
 
-@exit_on_usage_error
+@exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
     tracking = args.with_tracking and args.report_to != "none"
@@ -292,6 +303,8 @@ def main(argv=None) -> dict:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, data, accelerator)
     model = build_model(args, config, tokenizer)
+    if accelerator.is_main_process:  # what it takes to repeat this run: versions, options, seed, data hashes
+        write_run_info(args.output_dir, args, argv, data.splits, model.config, accelerator)
     encoded = tokenize(args, data, tokenizer, accelerator)
     collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if accelerator.mixed_precision != "no" else None)
     train_dataloader = DataLoader(
@@ -324,14 +337,12 @@ def main(argv=None) -> dict:
     )
     lr_scheduler = accelerator.prepare(lr_scheduler)
     progress = TrainingProgress(num_processes=accelerator.num_processes)
-    accelerator.register_for_checkpointing(progress)
 
     if tracking:
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items() if k != "hub_token"}
         accelerator.init_trackers("run_glue", hparams)
     if args.resume_from_checkpoint:
-        accelerator.load_state(args.resume_from_checkpoint)
-        progress.restore_process_share(accelerator.process_index)
+        load_checkpoint(accelerator, args.resume_from_checkpoint, progress)
         if progress.num_processes != accelerator.num_processes:
             raise UsageError(
                 f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with "
@@ -352,67 +363,74 @@ def main(argv=None) -> dict:
     tokens_seen, recent_loss, eval_counts = 0, None, {}
 
     # Train: an evaluation after every epoch; the best model by the task's main metric is kept in output_dir.
-    for epoch in range(progress.epoch, num_epochs):
-        model.train()
-        train_dataloader.set_epoch(epoch)
-        batches = train_dataloader
-        if progress.batches_in_epoch:  # resuming in the middle of this epoch
-            batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
-        for batch in batches:
-            if progress.completed_steps >= max_train_steps:  # resumed from a checkpoint of the last step
-                break
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
-            progress.batches_in_epoch += 1
-            tokens_seen += int(batch["attention_mask"].sum()) * accelerator.num_processes
-            recent_loss = loss.item() if recent_loss is None else 0.98 * recent_loss + 0.02 * loss.item()
-            progress.epoch_loss_sum += loss.item()
-            if not accelerator.sync_gradients:
-                continue
-            progress.completed_steps += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{recent_loss:.4f}", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
+    # SIGINT / SIGTERM save the training state at the next step boundary and stop.
+    with StopOnSignal(accelerator) as stop:
+        for epoch in range(progress.epoch, num_epochs):
+            model.train()
+            train_dataloader.set_epoch(epoch)
+            batches = train_dataloader
+            if progress.batches_in_epoch:  # resuming in the middle of this epoch
+                batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
+            for batch in batches:
+                if progress.completed_steps >= max_train_steps:  # resumed from a checkpoint of the last step
+                    break
+                with accelerator.accumulate(model):
+                    loss = model(**batch).loss
+                    skipped = skip_nonfinite_loss(loss, progress, accelerator, args.skip_nonfinite_loss, args.output_dir)
+                    if not skipped:  # a skipped batch ending an accumulation drops that update
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients and args.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad()
+                progress.batches_in_epoch += 1
+                tokens_seen += int(batch["attention_mask"].sum()) * accelerator.num_processes
+                if not skipped:
+                    recent_loss = loss.item() if recent_loss is None else 0.98 * recent_loss + 0.02 * loss.item()
+                    progress.epoch_loss_sum += loss.item()
+                if not accelerator.sync_gradients:
+                    continue
+                progress.completed_steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{recent_loss:.4f}" if recent_loss is not None else "-", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
+                if tracking:
+                    accelerator.log({"train/loss": loss.item(), "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
+                if args.checkpointing_steps and args.checkpointing_steps.isdigit():
+                    if progress.completed_steps % int(args.checkpointing_steps) == 0:
+                        save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}", progress)
+                stop_if_requested(stop, args.output_dir, progress)
+                if progress.completed_steps >= max_train_steps:
+                    break
+
+            # The epoch's mean loss over every process's batches.
+            loss_sum, batch_count = accelerator.reduce(
+                torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
+            ).tolist()
+            train_loss = loss_sum / max(batch_count, 1)
+            progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
+            metrics = {}
+            for split, dataloader in eval_dataloaders.items():
+                predictions, references = evaluate(model, dataloader, accelerator, data)
+                eval_counts[split] = len(predictions)
+                prefix = "eval_mm_" if split.endswith("mismatched") else "eval_"
+                metrics |= {prefix + k: v for k, v in glue_metrics(data.metric, predictions.numpy(), references.numpy()).items()}
+            metrics["train_loss"] = train_loss
+            widths = log_widths(model, encoded[data.eval_splits[0]], collate, accelerator)
+            logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             if tracking:
-                accelerator.log({"train/loss": loss.item(), "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
-            if args.checkpointing_steps and args.checkpointing_steps.isdigit():
-                if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    save_checkpoint(accelerator, args.output_dir, f"step_{progress.completed_steps}", progress)
+                accelerator.log(metrics | widths, step=progress.completed_steps)
+            main_value = metrics["eval_" + data.main_metric]
+            progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
+            if progress.best_metrics is None or _better(main_value, progress.best_metrics["eval_" + data.main_metric]):
+                progress.best_metrics, progress.best_epoch = metrics, epoch
+                save_model(model, tokenizer, accelerator, args.output_dir)
+                logger.info(f"new best {data.main_metric} {main_value:.4f}: saved the model to {args.output_dir}")
+            if args.checkpointing_steps == "epoch":
+                save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}", progress)
+            stop_if_requested(stop, args.output_dir, progress)  # a signal during the evaluation
             if progress.completed_steps >= max_train_steps:
                 break
-
-        # The epoch's mean loss over every process's batches.
-        loss_sum, batch_count = accelerator.reduce(
-            torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
-        ).tolist()
-        train_loss = loss_sum / max(batch_count, 1)
-        progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
-        metrics = {}
-        for split, dataloader in eval_dataloaders.items():
-            predictions, references = evaluate(model, dataloader, accelerator, data)
-            eval_counts[split] = len(predictions)
-            prefix = "eval_mm_" if split.endswith("mismatched") else "eval_"
-            metrics |= {prefix + k: v for k, v in glue_metrics(data.metric, predictions.numpy(), references.numpy()).items()}
-        metrics["train_loss"] = train_loss
-        widths = log_widths(model, encoded[data.eval_splits[0]], collate, accelerator)
-        logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if tracking:
-            accelerator.log(metrics | widths, step=progress.completed_steps)
-        main_value = metrics["eval_" + data.main_metric]
-        progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
-        if progress.best_metrics is None or _better(main_value, progress.best_metrics["eval_" + data.main_metric]):
-            progress.best_metrics, progress.best_epoch = metrics, epoch
-            save_model(model, tokenizer, accelerator, args.output_dir)
-            logger.info(f"new best {data.main_metric} {main_value:.4f}: saved the model to {args.output_dir}")
-        if args.checkpointing_steps == "epoch":
-            save_checkpoint(accelerator, args.output_dir, f"epoch_{epoch}", progress)
-        if progress.completed_steps >= max_train_steps:
-            break
     train_seconds = time.perf_counter() - start
     if tracking:
         accelerator.end_training()

@@ -41,21 +41,27 @@ from dynconv_nlp.data.batching import TokenBatchSampler
 from dynconv_nlp.data.tokenizer import train_tokenizer
 from dynconv_nlp.data.translation import load_translation_split
 from dynconv_nlp.training import (
+    ArgumentParser,
+    StopOnSignal,
     TrainingProgress,
     UsageError,
-    exit_on_usage_error,
+    exit_on_expected_errors,
     optimizer_groups,
     parse_args_with_config_file,
+    skip_nonfinite_loss,
+    stop_if_requested,
 )
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
+from dynconv_nlp.training.loading import from_pretrained, load_checkpoint, tokenizer_from_pretrained
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
+from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import create_accelerator, resolve_resume
 
 logger = get_logger(__name__)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     data = parser.add_argument_group("data")
     data.add_argument("--dataset_name", help="a Hub dataset with a translation column, e.g. wmt16 or iwslt2017")
     data.add_argument("--dataset_config_name")
@@ -97,6 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--max_grad_norm", type=float, default=0.0, help="0 turns clipping off")
     train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"))
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--skip_nonfinite_loss", action="store_true", help="leave out batches whose loss is NaN or inf, instead of stopping")
 
     gen = parser.add_argument_group("generation")
     gen.add_argument("--num_beams", type=int, default=5)
@@ -199,7 +206,8 @@ def load_tokenizer(args, splits: datasets.DatasetDict, accelerator: Accelerator)
     """The given tokenizer, the model's, or a joint source+target one trained on the training data."""
     name = args.tokenizer_name or args.model_name_or_path
     if name:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
+        option = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
+        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code)
     if not (args.resume_from_checkpoint and (args.output_dir / "tokenizer.json").is_file()) and accelerator.is_main_process:
         pairs = splits["train"]["translation"]
         texts = (pair[lang] for lang in (args.source_lang, args.target_lang) for pair in pairs)
@@ -212,7 +220,8 @@ def load_tokenizer(args, splits: datasets.DatasetDict, accelerator: Accelerator)
 
 def build_model(args, config, tokenizer):
     if args.model_name_or_path:
-        return AutoModelForSeq2SeqLM.from_pretrained(args.model_name_or_path, config=config, trust_remote_code=args.trust_remote_code)
+        return from_pretrained(AutoModelForSeq2SeqLM, args.model_name_or_path, "--model_name_or_path", config=config,
+                               trust_remote_code=args.trust_remote_code)
     # A new model takes its vocabulary and special ids from the tokenizer.
     if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
         raise UsageError(f"the tokenizer {args.tokenizer_name or args.output_dir} needs a pad and an eos token for translation")
@@ -337,7 +346,7 @@ def write_card(args, model, results: dict) -> None:
     )
 
 
-@exit_on_usage_error
+@exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
     tracking = args.with_tracking and args.report_to != "none"
@@ -353,6 +362,8 @@ def main(argv=None) -> dict:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, splits, accelerator)
     model = build_model(args, config, tokenizer)
+    if accelerator.is_main_process:  # what it takes to repeat this run: versions, options, seed, data hashes
+        write_run_info(args.output_dir, args, argv, splits, model.config, accelerator)
     encoded, references = tokenize(args, splits, tokenizer, accelerator)
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     train_dataloader, token_sampler = train_dataloader_for(args, encoded["train"], collate)
@@ -370,14 +381,12 @@ def main(argv=None) -> dict:
         num_training_steps=max_train_steps * accelerator.num_processes,
     ))
     progress = TrainingProgress(num_processes=accelerator.num_processes)
-    accelerator.register_for_checkpointing(progress)
     width_penalty_coef = getattr(config, "width_penalty_coef", 0.0)
     if tracking:
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items() if k != "hub_token"}
         accelerator.init_trackers("run_translation", hparams)
     if args.resume_from_checkpoint:
-        accelerator.load_state(args.resume_from_checkpoint)
-        progress.restore_process_share(accelerator.process_index)
+        load_checkpoint(accelerator, args.resume_from_checkpoint, progress)
         if progress.num_processes != accelerator.num_processes:
             raise UsageError(f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with as many")
         logger.info(f"resumed from {args.resume_from_checkpoint}: step {progress.completed_steps}, epoch {progress.epoch}")
@@ -389,58 +398,64 @@ def main(argv=None) -> dict:
     bar = tqdm(range(max_train_steps), initial=progress.completed_steps, disable=not accelerator.is_local_main_process,
                mininterval=0.1 if sys.stderr.isatty() else 30)
     start, tokens_seen, recent_loss = time.perf_counter(), 0, None
-    for epoch in range(progress.epoch, num_epochs):
-        model.train()
-        # The prepared loader re-seeds its sampler from its own epoch count when iterated; a resumed
-        # run iterated its first epoch through skip_first_batches, so that count must be set here.
-        train_dataloader.set_epoch(epoch)
-        if token_sampler is not None:  # wrapped out of the loader's reach when sharded over processes
-            token_sampler.set_epoch(epoch)
-        batches = train_dataloader
-        if progress.batches_in_epoch:
-            batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
-        for batch in batches:
+    with StopOnSignal(accelerator) as stop:
+        for epoch in range(progress.epoch, num_epochs):
+            model.train()
+            # The prepared loader re-seeds its sampler from its own epoch count when iterated; a resumed
+            # run iterated its first epoch through skip_first_batches, so that count must be set here.
+            train_dataloader.set_epoch(epoch)
+            if token_sampler is not None:  # wrapped out of the loader's reach when sharded over processes
+                token_sampler.set_epoch(epoch)
+            batches = train_dataloader
+            if progress.batches_in_epoch:
+                batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
+            for batch in batches:
+                if progress.completed_steps >= max_train_steps:
+                    break
+                with accelerator.accumulate(model):
+                    loss = smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef)
+                    skipped = skip_nonfinite_loss(loss, progress, accelerator, args.skip_nonfinite_loss, args.output_dir)
+                    if not skipped:  # a skipped batch ending an accumulation drops that update
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients and args.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad()
+                progress.batches_in_epoch += 1
+                value = loss.item()
+                if not skipped:
+                    progress.epoch_loss_sum += value
+                    recent_loss = value if recent_loss is None else 0.98 * recent_loss + 0.02 * value
+                tokens_seen += int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()) * accelerator.num_processes
+                if not accelerator.sync_gradients:
+                    continue
+                progress.completed_steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{recent_loss:.3f}" if recent_loss is not None else "-", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
+                if tracking:
+                    accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
+                if args.checkpointing_steps and args.checkpointing_steps.isdigit():
+                    if progress.completed_steps % int(args.checkpointing_steps) == 0:
+                        progress.checkpoints.append(f"step_{progress.completed_steps}")
+                        save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
+                stop_if_requested(stop, args.output_dir, progress)
+
+            loss_sum, batch_count = accelerator.reduce(
+                torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
+            ).tolist()
+            progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
+            metrics = {"train_loss": loss_sum / max(batch_count, 1), "eval_loss": validation_loss(model, eval_dataloader, accelerator)}
+            progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
+            logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if tracking:
+                accelerator.log(metrics, step=progress.completed_steps)
+            if args.checkpointing_steps == "epoch":
+                progress.checkpoints.append(f"epoch_{epoch}")
+                save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
+            stop_if_requested(stop, args.output_dir, progress)  # a signal during the evaluation
             if progress.completed_steps >= max_train_steps:
                 break
-            with accelerator.accumulate(model):
-                loss = smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
-            progress.batches_in_epoch += 1
-            value = loss.item()
-            progress.epoch_loss_sum += value
-            tokens_seen += int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()) * accelerator.num_processes
-            recent_loss = value if recent_loss is None else 0.98 * recent_loss + 0.02 * value
-            if not accelerator.sync_gradients:
-                continue
-            progress.completed_steps += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{recent_loss:.3f}", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
-            if tracking:
-                accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
-            if args.checkpointing_steps and args.checkpointing_steps.isdigit():
-                if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    progress.checkpoints.append(f"step_{progress.completed_steps}")
-                    save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
-
-        loss_sum, batch_count = accelerator.reduce(
-            torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
-        ).tolist()
-        progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
-        metrics = {"train_loss": loss_sum / max(batch_count, 1), "eval_loss": validation_loss(model, eval_dataloader, accelerator)}
-        progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
-        logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if tracking:
-            accelerator.log(metrics, step=progress.completed_steps)
-        if args.checkpointing_steps == "epoch":
-            progress.checkpoints.append(f"epoch_{epoch}")
-            save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
-        if progress.completed_steps >= max_train_steps:
-            break
     train_seconds = time.perf_counter() - start
     if tracking:
         accelerator.end_training()

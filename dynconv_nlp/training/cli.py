@@ -1,24 +1,41 @@
 """Command lines for the scripts: a YAML/JSON config file of defaults, command-line overrides, one-line errors.
 
     python scripts/run_glue.py configs/glue/sst2.yaml --learning_rate 3e-4
+    python scripts/run_glue.py configs/glue/sst2.yaml --debug      # an error shows its traceback
 
 The file's keys are the script's option names (without ``--``); options given on the command line
-win over the file, and the file wins over the script's defaults.
+win over the file, and the file wins over the script's defaults. An expected error (bad input, a
+NaN loss, an interruption) prints one line and exits non-zero; ``--debug`` on the command line
+shows the traceback instead. Unexpected errors (bugs) always show theirs.
 """
 
 import argparse
 import functools
 import json
+import signal
 import sys
 from pathlib import Path
 
 import yaml
+
+from .guard import Interrupted, TrainingError
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class UsageError(Exception):
     """Bad input from the user; the message is one line that says what is wrong and how to fix it."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with ``--debug``, whose errors are :class:`UsageError` (one line, no usage dump)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", help="on an error, show the traceback, not one line")
+
+    def error(self, message):
+        raise UsageError(f"{message} (see --help)")
 
 
 def parse_args_with_config_file(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,15 +108,29 @@ def check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: 
     )
 
 
-def exit_on_usage_error(main):
-    """Wrap a script's ``main``: a :class:`UsageError` prints ``script: error: message`` and exits with 2."""
+def exit_on_expected_errors(main):
+    """Wrap a script's ``main(argv=None)``: expected errors print ``script: error: message`` and exit non-zero.
+
+    :class:`UsageError` exits with 2, :class:`TrainingError` with 1, an interruption with 128 + the
+    signal's number (130 for Ctrl-C, 143 for SIGTERM), as shells report a process killed by it.
+    With ``--debug`` in the command line the exception propagates, traceback and all.
+    """
 
     @functools.wraps(main)
-    def wrapper(*args, **kwargs):
+    def wrapper(argv=None, *args, **kwargs):
+        debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+        script = Path(main.__code__.co_filename).name
         try:
-            return main(*args, **kwargs)
-        except UsageError as error:
-            print(f"{Path(main.__code__.co_filename).name}: error: {error}", file=sys.stderr)
-            sys.exit(2)
+            return main(argv, *args, **kwargs)
+        except (UsageError, TrainingError, Interrupted, KeyboardInterrupt) as error:
+            if debug:
+                raise
+            if isinstance(error, KeyboardInterrupt):
+                message, code = "interrupted (Ctrl-C); nothing was saved after the last checkpoint", 128 + signal.SIGINT
+            else:
+                message = str(error)
+                code = 2 if isinstance(error, UsageError) else getattr(error, "exit_code", 1)
+            print(f"{script}: error: {message}", file=sys.stderr)
+            sys.exit(code)
 
     return wrapper

@@ -7,11 +7,12 @@ from pathlib import Path
 from torch import nn
 
 CHECKPOINT_NAME = re.compile(r"^(step|epoch)_(\d+)$")
+PROGRESS_FILE = "training_progress.json"  # beside accelerate's files in each checkpoint folder
 
 
 @dataclass
 class TrainingProgress:
-    """Saved with ``accelerator.save_state`` (``accelerator.register_for_checkpointing(progress)``).
+    """Saved as JSON (:data:`PROGRESS_FILE`) in every checkpoint, beside ``accelerator.save_state``'s files.
 
     ``completed_steps`` counts optimizer updates; ``epoch`` and ``batches_in_epoch`` say where in the
     data the next batch is; ``epoch_loss_sum`` is the running sum for the epoch's mean loss;
