@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from tqdm.auto import tqdm
 
 from .guard import Interrupted, TrainingError
 
@@ -123,6 +124,8 @@ def exit_on_expected_errors(main):
         try:
             return main(argv, *args, **kwargs)
         except (UsageError, TrainingError, Interrupted, KeyboardInterrupt) as error:
+            for bar in list(getattr(tqdm, "_instances", ())):
+                bar.close()  # a bar closed later would print after the message and bury it
             if debug:
                 raise
             if isinstance(error, KeyboardInterrupt):

@@ -53,8 +53,9 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str, progr
         local = torch.tensor([progress.epoch_loss_sum], dtype=torch.float64, device=accelerator.device)
         progress.process_loss_sums = accelerator.gather(local).tolist()
     final, staging = output_dir / name, output_dir / f".tmp-{name}"
-    if accelerator.is_main_process:
+    if accelerator.is_main_process:  # left by a process killed while saving
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(output_dir / f".old-{name}", ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(staging)
     accelerator.wait_for_everyone()  # every process's part is written
