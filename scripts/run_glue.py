@@ -56,7 +56,13 @@ from dynconv_nlp.training import (
     skip_nonfinite_loss,
     stop_if_requested,
 )
-from dynconv_nlp.training.loading import from_pretrained, load_checkpoint, tokenizer_from_pretrained
+from dynconv_nlp.training.loading import (
+    LOAD_ERRORS,
+    first_line,
+    from_pretrained,
+    load_checkpoint,
+    tokenizer_from_pretrained,
+)
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
 from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import create_accelerator, resolve_resume
@@ -181,9 +187,9 @@ def load_config(args, data: ClassificationData):
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except (OSError, ValueError) as error:
+    except LOAD_ERRORS as error:
         option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UsageError(f"cannot load the config of {option} {name}: {reason}") from None
     if args.plot_widths and config.model_type != "dynconv":
         raise UsageError(f"--plot_widths needs a DynConv model; a {config.model_type} model has no learned widths")

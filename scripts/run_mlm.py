@@ -53,7 +53,13 @@ from dynconv_nlp.training import (
     skip_nonfinite_loss,
     stop_if_requested,
 )
-from dynconv_nlp.training.loading import from_pretrained, load_checkpoint, tokenizer_from_pretrained
+from dynconv_nlp.training.loading import (
+    LOAD_ERRORS,
+    first_line,
+    from_pretrained,
+    load_checkpoint,
+    tokenizer_from_pretrained,
+)
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
 from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import create_accelerator, resolve_resume
@@ -156,7 +162,7 @@ def load_data(args) -> datasets.DatasetDict:
         try:
             splits = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
         except Exception as error:  # offline, or no such dataset
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise UsageError(f"could not load {args.dataset_name} ({reason}); for local text pass --train_file") from None
         column = args.text_column or "text"
         if column not in splits["train"].column_names:
@@ -197,8 +203,8 @@ def build_model(args, tokenizer):
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except LOAD_ERRORS as error:
+        reason = first_line(error)
         raise UsageError(f"cannot load the config {name}: {reason}") from None
     if args.model_name_or_path:
         return from_pretrained(AutoModelForMaskedLM, args.model_name_or_path, "--model_name_or_path", config=config,

@@ -52,7 +52,13 @@ from dynconv_nlp.training import (
     stop_if_requested,
 )
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
-from dynconv_nlp.training.loading import from_pretrained, load_checkpoint, tokenizer_from_pretrained
+from dynconv_nlp.training.loading import (
+    LOAD_ERRORS,
+    first_line,
+    from_pretrained,
+    load_checkpoint,
+    tokenizer_from_pretrained,
+)
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
 from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import create_accelerator, resolve_resume
@@ -167,7 +173,7 @@ def load_data(args) -> datasets.DatasetDict:
         try:
             splits = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
         except Exception as error:  # offline, or no such dataset
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise UsageError(f"could not load {args.dataset_name} ({reason}); for local data pass --train_file") from None
         splits = {"validation" if k == "valid" else k: v for k, v in splits.items()}
         missing = [split for split in ("train", "validation") if split not in splits]
@@ -194,8 +200,8 @@ def load_config(args):
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except LOAD_ERRORS as error:
+        reason = first_line(error)
         raise UsageError(f"cannot load the config {name}: {reason}") from None
     if not config.is_encoder_decoder and config.model_type != "dynconv":
         raise UsageError(f"{name} is a {config.model_type} config, not an encoder-decoder for translation")

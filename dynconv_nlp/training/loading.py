@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate import Accelerator
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors import SafetensorError
 from transformers import AutoTokenizer
 
@@ -21,11 +22,17 @@ from .progress import PROGRESS_FILE, TrainingProgress
 
 # What loaders raise on bad files: missing or unreadable (OSError), not JSON or impossible values
 # (ValueError, JSONDecodeError among them), damaged safetensors, a torch.load of a damaged or
-# unsafe pickle (RuntimeError, UnpicklingError).
-LOAD_ERRORS = (OSError, ValueError, SafetensorError, RuntimeError, pickle.UnpicklingError, KeyError)
+# unsafe pickle (RuntimeError, UnpicklingError), a config's validate() (StrictDataclassClassValidationError).
+LOAD_ERRORS = (
+    OSError, ValueError, SafetensorError, RuntimeError, pickle.UnpicklingError, KeyError,
+    StrictDataclassClassValidationError,
+)  # fmt: skip
 
 
 def first_line(error: BaseException) -> str:
+    """The first line of the innermost cause's message (a config validator wraps the ValueError that says why)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -45,15 +52,18 @@ def from_pretrained(auto_class, name: str, option: str, **kwargs):
         return auto_class.from_pretrained(name, **kwargs)
 
 
+# The files a tokenizer folder keeps its vocabulary in: fast tokenizers', then slow ones'.
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
 def tokenizer_from_pretrained(name: str | Path, option: str, **kwargs):
     """A tokenizer from a folder or the Hub; one without a vocabulary (its files are missing) is an error."""
-    tokenizer = from_pretrained(AutoTokenizer, str(name), f"the tokenizer of {option}", **kwargs)
-    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+    folder = Path(name)
+    if folder.is_dir() and not any((folder / file).is_file() for file in VOCABULARY_FILES):
         raise UsageError(
-            f"the tokenizer of {option} {name} has only its special tokens: its folder lacks the vocabulary "
-            "(tokenizer.json, or vocab.txt / the sentencepiece model of a slow tokenizer)"
+            f"the tokenizer of {option} {name} has no vocabulary: the folder holds none of {', '.join(VOCABULARY_FILES)}"
         )
-    return tokenizer
+    return from_pretrained(AutoTokenizer, str(name), f"the tokenizer of {option}", **kwargs)
 
 
 def load_checkpoint(accelerator: Accelerator, checkpoint: str | Path, progress: TrainingProgress) -> None:
