@@ -16,7 +16,7 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "README.md")
 DYNCONV_CODE_FILES = ("modeling_dynconv.py", "configuration_dynconv.py")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Training states and logs that the scripts write beside the model: not part of a published model.
-NOT_PUSHED = ["step_*/**", "epoch_*/**", "runs/**"]
+NOT_PUSHED = ["step_*/**", "epoch_*/**", "runs/**", ".tmp-*", ".tmp-*/**", ".old-*/**"]  # checkpoints, logs, half-written files
 
 
 class HubError(RuntimeError):

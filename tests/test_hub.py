@@ -73,6 +73,9 @@ def test_push_uploads_the_whole_folder_in_one_commit(model, tokenizer_dir, tmp_p
     path = _publishable_folder(model, tokenizer_dir, tmp_path / "out")
     (path / "step_3").mkdir()  # a training state that run_glue.py leaves beside the model
     (path / "step_3" / "optimizer.bin").write_bytes(b"state")
+    (path / ".tmp-step_4").mkdir()  # a checkpoint half-written when its process was killed
+    (path / ".tmp-step_4" / "optimizer.bin").write_bytes(b"half")
+    (path / ".tmp-all_results.json").write_text("{")
     calls, uploaded = [], []
 
     class FakeApi:
@@ -101,7 +104,7 @@ def test_push_uploads_the_whole_folder_in_one_commit(model, tokenizer_dir, tmp_p
         ("upload_folder", "someone/dynconv-tiny-sst2", str(path)),
     ]
     assert {"README.md", "config.json", "model.safetensors", "modeling_dynconv.py", "tokenizer.json"} <= set(uploaded)
-    assert not [name for name in uploaded if name.startswith("step_")]
+    assert not [name for name in uploaded if name.startswith(("step_", ".tmp-"))]
     # What would go up loads back: model with its tokenizer, and the card is still ours.
     loaded = AutoModelForSequenceClassification.from_pretrained(path).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -21,7 +21,10 @@ import pandas as pd
 
 from .outputs import json_safe, write_text_atomic
 
-PACKAGES = ("dynconv_nlp", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy", "triton")
+PACKAGES = (
+    "dynconv_nlp", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy", "triton",
+    "sacrebleu", "scikit-learn", "scipy",
+)  # fmt: skip
 SECRET_OPTIONS = ("hub_token",)
 
 

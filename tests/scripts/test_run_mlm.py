@@ -48,6 +48,8 @@ def test_pretrains_and_the_encoder_carries_over_to_run_glue(run_mlm, load_script
     losses = [h["eval_loss"] for h in results["history"]]
     assert losses[-1] < losses[0] and results["perplexity"] == pytest.approx(torch.tensor(losses[-1]).exp().item())
     assert json.loads((out / "all_results.json").read_text())["perplexity"] == results["perplexity"]
+    info = json.loads((out / "run_info.json").read_text())["runs"][0]  # what it takes to repeat the run
+    assert info["args"]["whole_word_mask"] is True and all(len(s["sha256"]) == 64 for s in info["data"].values())
 
     # The masked-LM checkpoint loads into a classifier: every encoder weight equal, only the head new.
     classifier = DynConvForSequenceClassification.from_pretrained(out, num_labels=2)

@@ -56,6 +56,9 @@ def test_trains_and_scores_bleu_and_chrf_with_signatures(run_translation, tmp_pa
         assert "nc:6|nw:0" in results[f"{split}_chrf_signature"]
     assert json.loads((out / "all_results.json").read_text())["test_bleu"] == results["test_bleu"]
     assert len((tmp_path / "hyp.en").read_text().splitlines()) == 16
+    info = json.loads((out / "run_info.json").read_text())["runs"][0]  # what it takes to repeat the run
+    assert set(info["data"]) == {"train", "validation", "test"} and info["seed"] == 0
+    assert all(len(split["sha256"]) == 64 for split in info["data"].values()) and info["model_config"]["is_encoder_decoder"]
     assert results["history"][1]["eval_loss"] < results["history"][0]["eval_loss"]
     # The saved model is the average of the two epoch checkpoints, and it loads back.
     model = AutoModelForSeq2SeqLM.from_pretrained(out)
