@@ -509,7 +509,7 @@ def glue_markdown(results: list[dict], params: dict[str, int], models: list[str]
     by = {}
     for r in results:
         by.setdefault((r["task"], r["model"]), []).append(r)
-    header = "| model | params (vocab 8000) | " + " | ".join(tasks) + " | 5-task average |"
+    header = "| model | params (vocab 8000) | " + " | ".join(tasks) + f" | {len(tasks)}-task average |"
     lines = [
         "Main score x 100, best epoch on dev (as run_glue keeps it), mean ± std (seeds); "
         "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews; "
@@ -533,11 +533,12 @@ def glue_markdown(results: list[dict], params: dict[str, int], models: list[str]
     for model in models:
         cells = [mean_std([r["last_epoch_score"] for r in by.get((task, model), [])], 100) for task in tasks]
         lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + " | |")
-    lines += ["", *glue_targets(by, averages)]
+    lines += ["", *glue_targets(by, averages, len(tasks))]
     return "\n".join(lines)
 
 
-def glue_targets(by: dict, averages: dict) -> list[str]:
+def glue_targets(by: dict, averages: dict, num_tasks: int) -> list[str]:
+    """The issue's targets on what has run; the averages are over ``num_tasks`` tasks (the target: all 5)."""
     lines = []
     sst2 = [r["score"] for r in by.get(("sst2", "adaptive"), [])]
     if sst2:
@@ -547,7 +548,7 @@ def glue_targets(by: dict, averages: dict) -> list[str]:
         if averages.get("adaptive") is not None and averages.get(other) is not None:
             met = "met" if averages["adaptive"] >= averages[other] else "NOT met"
             lines.append(
-                f"- adaptive >= {other} on the 5-task average: {100 * averages['adaptive']:.1f} vs "
+                f"- adaptive >= {other} on the {num_tasks}-task average: {100 * averages['adaptive']:.1f} vs "
                 f"{100 * averages[other]:.1f}, {met}"
             )
     return lines
