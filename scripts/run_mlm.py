@@ -18,6 +18,7 @@ Data: ``--dataset_name`` (a Hub dataset with a ``text`` column), or local ``--tr
 """
 
 import argparse
+import hashlib
 import itertools
 import math
 import sys
@@ -251,6 +252,28 @@ def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return loss, (labels != -100).sum()
 
 
+class BatchSeededMasking:
+    """A masking collator whose masks depend only on the seed and which blocks are in the batch.
+
+    accelerate's loader collates one batch ahead of the loop; masks drawn from torch's global
+    generator would then be drawn before the checkpoint of the step before, and a run resumed from
+    that checkpoint would mask its next batch differently. Seeding each batch from its blocks' ids
+    gives it the same masks however and whenever it is collated, and leaves the global generator to
+    dropout. Each block carries its id in ``ID_COLUMN``, which this removes.
+    """
+
+    ID_COLUMN = "block_id"
+
+    def __init__(self, collator: DataCollatorForLanguageModeling, seed: int):
+        self.collator, self.seed = collator, seed
+
+    def __call__(self, examples: list[dict]) -> dict:
+        ids = [example.pop(self.ID_COLUMN) for example in examples]
+        digest = hashlib.blake2b(repr((self.seed, ids)).encode(), digest_size=8).digest()
+        self.collator.generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        return self.collator(examples)
+
+
 def evaluate(args, model, dataset, tokenizer, accelerator) -> dict:
     """Loss per masked token and perplexity, with the same masks at every evaluation (a collator seeded anew)."""
     # Seeded per process: the processes' masks differ, and repeat from one evaluation to the next.
@@ -292,11 +315,15 @@ def main(argv=None) -> dict:
     if accelerator.is_main_process:  # what it takes to repeat this run: versions, options, seed, data hashes
         write_run_info(args.output_dir, args, argv, splits, model.config, accelerator)
     encoded = tokenize(args, splits, tokenizer, accelerator)
-    # Masks are drawn anew for every batch from torch's global generator, which accelerate checkpoints.
-    collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability,
-                                              whole_word_mask=args.whole_word_mask)
-    train_dataloader = DataLoader(encoded["train"], shuffle=True, batch_size=args.per_device_train_batch_size,
-                                  collate_fn=collate)
+    collate = BatchSeededMasking(
+        DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask),
+        args.seed,
+    )
+    train_set = encoded["train"].add_column(BatchSeededMasking.ID_COLUMN, range(len(encoded["train"])))
+    # Its own generator: starting an iterator draws a seed, which must not move the global generator
+    # that dropout uses, or a run resumed inside an epoch would drop out other units.
+    train_dataloader = DataLoader(train_set, shuffle=True, batch_size=args.per_device_train_batch_size,
+                                  collate_fn=collate, generator=torch.Generator().manual_seed(args.seed))
 
     optimizer = torch.optim.AdamW(optimizer_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.98))
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)

@@ -41,3 +41,19 @@ def tiny_config(**overrides) -> DynConvConfig:
 def random_ids(batch: int, length: int, vocab_size: int = 99, seed: int = 0) -> torch.Tensor:
     """Token ids [batch, length] that avoid the special ids 0 ... 4."""
     return torch.randint(5, vocab_size, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def sigterm_at_optimizer_step(monkeypatch, step: int) -> None:
+    """Send this process SIGTERM during its ``step``-th AdamW step (counted from 1), as a scheduler would."""
+    import os
+    import signal
+
+    original, calls = torch.optim.AdamW.step, []
+
+    def stepping(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", stepping)

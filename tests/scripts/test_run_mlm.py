@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from dynconv_testing import sigterm_at_optimizer_step
 from safetensors.torch import load_file
 
 from dynconv_nlp import DynConvForSequenceClassification
@@ -62,6 +63,21 @@ def test_pretrains_and_the_encoder_carries_over_to_run_glue(run_mlm, load_script
                        "--max_train_samples", "64", "--max_eval_samples", "32", "--max_length", "32",
                        "--max_train_steps", "4", "--output_dir", str(tmp_path / "rte")])
     assert 0 <= tuned["eval_accuracy"] <= 1
+
+
+@needs_glue
+def test_sigterm_saves_a_checkpoint_and_the_resumed_run_ends_with_the_same_losses(run_mlm, tmp_path, monkeypatch):
+    argv = ["--num_train_epochs", "2"]
+    full, out = run_mlm(*argv, output_dir=tmp_path / "full")
+    shared = ["--tokenizer_name", str(out)]  # training a tokenizer is not deterministic (tokenizers#1794)
+    sigterm_at_optimizer_step(monkeypatch, 5)
+    with pytest.raises(SystemExit) as exit_info:
+        run_mlm(*argv, *shared, output_dir=tmp_path / "stopped")
+    assert exit_info.value.code == 143 and (tmp_path / "stopped" / "step_5").is_dir()
+    monkeypatch.undo()
+    resumed, _ = run_mlm(*argv, *shared, "--resume_from_checkpoint", "latest", output_dir=tmp_path / "stopped")
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+    assert resumed["perplexity"] == full["perplexity"]
 
 
 @needs_glue

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from dynconv_testing import sigterm_at_optimizer_step
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, MarianConfig, MarianMTModel
 
 from dynconv_nlp.data.translation import load_translation_split
@@ -107,6 +108,23 @@ def test_resumed_run_ends_with_the_same_scores(run_translation, tmp_path):
         (stopped / checkpoint / path.name).write_bytes(path.read_bytes())
     resumed, _ = run_translation(*argv, "--resume_from_checkpoint", str(stopped / checkpoint), output_dir=stopped)
     for key in ("steps", "eval_bleu", "eval_chrf", "test_bleu"):
+        assert resumed[key] == full[key], key
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+
+
+@needs_multi30k
+def test_sigterm_saves_a_checkpoint_and_the_resumed_run_ends_with_the_same_scores(run_translation, tmp_path, monkeypatch):
+    argv = ["--num_train_epochs", "2", "--max_tokens", "600"]
+    full, out = run_translation(*argv, output_dir=tmp_path / "full")
+    shared = ["--tokenizer_name", str(out)]  # training a tokenizer is not deterministic (tokenizers#1794)
+    sigterm_at_optimizer_step(monkeypatch, 7)
+    with pytest.raises(SystemExit) as exit_info:
+        run_translation(*argv, *shared, output_dir=tmp_path / "stopped")
+    assert exit_info.value.code == 143
+    assert json.loads((tmp_path / "stopped" / "step_7" / "training_progress.json").read_text())["completed_steps"] == 7
+    monkeypatch.undo()
+    resumed, _ = run_translation(*argv, *shared, "--resume_from_checkpoint", "latest", output_dir=tmp_path / "stopped")
+    for key in ("steps", "eval_bleu", "test_bleu"):
         assert resumed[key] == full[key], key
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
 
