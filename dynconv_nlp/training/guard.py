@@ -17,6 +17,7 @@ are written under a temporary name and renamed, so no half-written one is ever t
 import logging
 import math
 import signal
+import threading
 from pathlib import Path
 
 import torch
@@ -51,18 +52,19 @@ class StopOnSignal:
         self._previous = {}
 
     def __enter__(self):
-        for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, handler or signal.SIG_DFL)
         return False
 
     def _handle(self, signum, frame):
         if self.signum is not None:  # the second signal: stop now, the way the process would have
-            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            signal.signal(signum, self._previous.get(signum) or signal.SIG_DFL)
             signal.raise_signal(signum)
             return
         self.signum = signum
