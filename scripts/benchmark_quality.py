@@ -13,7 +13,8 @@ sinusoidal positions, mean pooling for classification, biased kernel projection)
 in how the taps are made. BERT brings its own learned positions, [CLS] pooler and tanh head.
 
 and, with ``--translation``, the DynConv translation model against the same-size Marian Transformer
-on Multi30k De->En. Every run is one call of ``scripts/run_glue.py`` (or ``run_translation.py``)
+(``configs/models/transformer_small_mt.json`` with the feed-forward size that matches DynConv's
+parameter count) on Multi30k De->En. Every run is one call of ``scripts/run_glue.py`` (or ``run_translation.py``)
 with the task's config file (``configs/glue/<task>.yaml``: batch, learning rate, schedule, warm-up,
 max length; written to ``<output_dir>/configs/glue-<task>.yaml`` without its model, output and
 plotting settings) and only the model changed, so the budget (steps, batch, schedule) is the same
@@ -42,6 +43,7 @@ epoch; both are reported. Wall times of runs that ran two at a time include the 
 """
 
 import argparse
+import copy
 import hashlib
 import json
 import math
@@ -70,6 +72,7 @@ from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mea
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
 from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
+from dynconv_nlp.training.progress import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GLUE_TASKS = ("sst2", "cola", "mrpc", "stsb", "rte")
@@ -212,6 +215,37 @@ def write_encoder_configs(config_name: Path, config_dir: Path) -> dict[str, int]
     return {name: num_params(config) for name, config in configs.items()}
 
 
+def translation_configs(vocab_size: int) -> dict:
+    """DynConv's and Marian's translation configs (``MT_MODELS``); Marian's feed-forward size matched to DynConv's count."""
+    configs = {
+        name: AutoConfig.from_pretrained(ROOT / path, vocab_size=vocab_size, pad_token_id=0)
+        for name, path in MT_MODELS.items()
+    }
+    target = num_params(configs["dynconv"], seq2seq=True)
+    marian = configs["transformer"]
+
+    def with_feed_forward(size: int):
+        config = copy.deepcopy(marian)
+        config.encoder_ffn_dim = config.decoder_ffn_dim = size
+        return config
+
+    # The count is linear in the feed-forward size: solve for it, then take the best multiple of 16 near it.
+    low, high = (num_params(with_feed_forward(size), seq2seq=True) for size in (256, 512))
+    guess = 16 * round((256 + (target - low) * 256 / (high - low)) / 16)
+    sizes = [size for size in (guess - 16, guess, guess + 16) if size >= 16]
+    counts = {size: num_params(with_feed_forward(size), seq2seq=True) for size in sizes}
+    configs["transformer"] = with_feed_forward(min(sizes, key=lambda size: abs(counts[size] - target)))
+    return configs
+
+
+def write_translation_configs(config_dir: Path) -> dict[str, int]:
+    """Write the translation models' configs to ``config_dir/mt-<model>.json``; return their parameter counts."""
+    configs = translation_configs(vocab_size=8000)
+    for name, config in configs.items():
+        config.to_json_file(config_dir / f"mt-{name}.json")
+    return {name: num_params(config, seq2seq=True) for name, config in configs.items()}
+
+
 def check_params(counts: dict[str, int], reference: str) -> None:
     for name, count in counts.items():
         gap = abs(count - counts[reference]) / counts[reference]
@@ -292,7 +326,7 @@ def plan_runs(args, config_dir: Path) -> list[Run]:
                         seed,
                         "run_translation.py",
                         args.translation_config,
-                        ["--config_name", str(ROOT / MT_MODELS[model])],
+                        ["--config_name", str(config_dir / f"mt-{model}.json")],
                     )
                 )
     return runs
@@ -317,7 +351,7 @@ def command(run: Run, run_dir: Path, extra: list[str], fresh: bool = False) -> l
         cmd += ["--predict_file", str(run_dir / "test.hyp")]
     if fresh:
         pass
-    elif any(run_dir.glob("epoch_*")):
+    elif latest_checkpoint(run_dir) is not None:  # an epoch's, or a step_N saved when it was stopped
         cmd += ["--resume_from_checkpoint", "latest"]
     elif run_dir.exists():
         cmd += ["--overwrite_output_dir"]  # stopped before its first checkpoint: start it again
@@ -637,10 +671,7 @@ def main(argv=None) -> int:
     params = write_encoder_configs(args.config_name, config_dir)
     print("encoders (vocabulary 8000): " + ", ".join(f"{n} {p / 1e6:.2f}M parameters" for n, p in params.items()))
     check_params(params, "adaptive")
-    mt_params = {
-        name: num_params(AutoConfig.from_pretrained(ROOT / path, vocab_size=8000, pad_token_id=0), seq2seq=True)
-        for name, path in MT_MODELS.items()
-    }
+    mt_params = write_translation_configs(config_dir)
     if args.translation:
         print(
             "translation (vocabulary 8000): "
