@@ -13,14 +13,17 @@ ONE_PROCESS = SimpleNamespace(num_processes=1, is_local_main_process=True)
 
 
 def test_a_first_signal_is_a_request_and_a_second_stops_at_once():
-    before = signal.getsignal(signal.SIGINT)
-    with StopOnSignal(ONE_PROCESS) as stop:
-        assert stop.requested() is None
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested() == signal.SIGINT  # no KeyboardInterrupt: the loop decides when to stop
-        with pytest.raises(KeyboardInterrupt):
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before
+    try:
+        with StopOnSignal(ONE_PROCESS) as stop:
+            assert stop.requested() is None
             os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
+            assert stop.requested() == signal.SIGINT  # no KeyboardInterrupt: the loop decides when to stop
+            with pytest.raises(KeyboardInterrupt):  # the handler from before: Ctrl-C twice quits
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outside)
 
 
 def test_outside_the_main_thread_no_handler_is_set():
