@@ -26,6 +26,18 @@ def test_a_first_signal_is_a_request_and_a_second_stops_at_once():
         signal.signal(signal.SIGINT, outside)
 
 
+def test_an_ignored_signal_stays_ignored():
+    outside = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job of a shell script
+    try:
+        with StopOnSignal(ONE_PROCESS) as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.requested() is None
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outside)
+
+
 def test_outside_the_main_thread_no_handler_is_set():
     before, errors = signal.getsignal(signal.SIGTERM), []
 

@@ -52,8 +52,11 @@ class StopOnSignal:
         self._previous = {}
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            for signum in STOP_SIGNALS:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            return self
+        for signum in STOP_SIGNALS:
+            # An ignored signal stays ignored: a shell starts background jobs (`cmd &`) ignoring SIGINT.
+            if signal.getsignal(signum) is not signal.SIG_IGN:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

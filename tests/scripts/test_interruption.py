@@ -67,7 +67,11 @@ def reference(tmp_path_factory, tokenizer_dir):
 def _start_and_stop(command: list[str], output_dir: Path, how: int, seed: int) -> subprocess.CompletedProcess:
     """Start ``command``; once it has saved a new checkpoint, wait a random moment and send signal ``how``."""
     before = set(output_dir.glob("step_*"))
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+        # Default handlers in the child, even where the tests run as a shell's background job (SIGINT ignored).
+        preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)],
+    )  # fmt: skip
     deadline = time.monotonic() + 300
     while not set(output_dir.glob("step_*")) - before:
         assert process.poll() is None, process.communicate()[1][-3000:]
