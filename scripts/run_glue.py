@@ -57,10 +57,9 @@ from dynconv_nlp.training import (
     stop_if_requested,
 )
 from dynconv_nlp.training.loading import (
-    LOAD_ERRORS,
-    first_line,
     from_pretrained,
     load_checkpoint,
+    one_line_load_errors,
     tokenizer_from_pretrained,
 )
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
@@ -182,15 +181,12 @@ def load_config(args, data: ClassificationData):
         labels |= {"id2label": dict(enumerate(data.label_names)), "label2id": {n: i for i, n in enumerate(data.label_names)}}
     labels["problem_type"] = "regression" if data.is_regression else "single_label_classification"
     name = args.model_name_or_path or args.config_name
-    try:
+    option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
+    with one_line_load_errors(f"the config of {option} {name}"):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **labels)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except LOAD_ERRORS as error:
-        option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
-        reason = first_line(error)
-        raise UsageError(f"cannot load the config of {option} {name}: {reason}") from None
     if args.plot_widths and config.model_type != "dynconv":
         raise UsageError(f"--plot_widths needs a DynConv model; a {config.model_type} model has no learned widths")
     return config

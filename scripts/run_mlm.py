@@ -55,10 +55,10 @@ from dynconv_nlp.training import (
     stop_if_requested,
 )
 from dynconv_nlp.training.loading import (
-    LOAD_ERRORS,
     first_line,
     from_pretrained,
     load_checkpoint,
+    one_line_load_errors,
     tokenizer_from_pretrained,
 )
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
@@ -199,14 +199,11 @@ def load_tokenizer(args, splits: datasets.DatasetDict, accelerator: Accelerator)
 
 def build_model(args, tokenizer):
     name = args.model_name_or_path or args.config_name
-    try:
+    with one_line_load_errors(f"the config {name}"):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except LOAD_ERRORS as error:
-        reason = first_line(error)
-        raise UsageError(f"cannot load the config {name}: {reason}") from None
     if args.model_name_or_path:
         return from_pretrained(AutoModelForMaskedLM, args.model_name_or_path, "--model_name_or_path", config=config,
                                trust_remote_code=args.trust_remote_code)

@@ -53,10 +53,10 @@ from dynconv_nlp.training import (
 )
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
 from dynconv_nlp.training.loading import (
-    LOAD_ERRORS,
     first_line,
     from_pretrained,
     load_checkpoint,
+    one_line_load_errors,
     tokenizer_from_pretrained,
 )
 from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
@@ -195,14 +195,11 @@ def load_data(args) -> datasets.DatasetDict:
 
 def load_config(args):
     name = args.model_name_or_path or args.config_name
-    try:
+    with one_line_load_errors(f"the config {name}"):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
             config.validate()  # update_from_string checks nothing
-    except LOAD_ERRORS as error:
-        reason = first_line(error)
-        raise UsageError(f"cannot load the config {name}: {reason}") from None
     if not config.is_encoder_decoder and config.model_type != "dynconv":
         raise UsageError(f"{name} is a {config.model_type} config, not an encoder-decoder for translation")
     return config

@@ -61,7 +61,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str, progr
     accelerator.wait_for_everyone()  # every process's part is written
     if accelerator.is_main_process:
         if progress is not None:
-            write_text_atomic(staging / PROGRESS_FILE, json.dumps(progress.state_dict(), indent=1) + "\n")
+            (staging / PROGRESS_FILE).write_text(json.dumps(progress.state_dict(), indent=1) + "\n")  # renamed with it
         replace_folder(staging, final)
     accelerator.wait_for_everyone()  # the folder is complete before any process reads it
     logger.info(f"saved the training state to {final}")
@@ -70,8 +70,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, name: str, progr
 def replace_folder(source: Path, target: Path) -> None:
     """Rename ``source`` to ``target``; an old ``target`` (a step saved again after a resume) goes first."""
     if target.exists():
-        old = target.with_name(f".old-{target.name}")
-        shutil.rmtree(old, ignore_errors=True)
+        old = target.with_name(f".old-{target.name}")  # save_checkpoint removed any left by a kill
         os.replace(target, old)
         os.replace(source, target)
         shutil.rmtree(old)
