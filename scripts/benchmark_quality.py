@@ -36,7 +36,8 @@ Each finished run writes a small JSON to ``<output_dir>/runs/`` (commit them as 
 models and checkpoints stay in ``--work_dir``. Run the same command again after an interruption:
 finished runs are skipped and unfinished ones resume from their last epoch checkpoint (a result
 made with other settings is refused, not reused). The tables (``results.md``, mean +- sample std
-over seeds, GLUE main scores, the issue's targets) are rebuilt from whatever runs have finished.
+over seeds, GLUE main scores, the issue's targets, and the score of always answering the majority
+class, the line a small task's score has to clear) are rebuilt from whatever runs have finished.
 A run scores its best epoch on the dev set (as run_glue keeps it: chosen by the task's first
 metric, F1 for MRPC, Pearson for STS-B, on the same dev set, so it is optimistic) and the last
 epoch; both are reported. Wall times of runs that ran two at a time include the other's load.
@@ -70,6 +71,7 @@ from transformers import (
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mean_width_fractions
 from dynconv_nlp.data.classification import load_classification_data
+from dynconv_nlp.metrics import glue_metrics
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
 from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
 from dynconv_nlp.training.progress import latest_checkpoint
@@ -538,8 +540,36 @@ def learning_rate_note(results: list[dict]) -> str:
     return "Learning rate: the task config's" + (f", except {others} (--model_learning_rates)." if others else ".")
 
 
-def glue_markdown(results: list[dict], params: dict[str, int], models: list[str], tasks: list[str]) -> str:
-    """Per task and model: best-epoch and last-epoch main score, mean ± std over seeds (x100)."""
+def majority_class_scores(glue_dir: Path, tasks: list[str]) -> dict[str, float]:
+    """Per task, the main dev score of a model that ignores its input and always answers the train set's
+    majority class (STS-B: a constant, whose correlation is undefined, counted as 0).
+
+    From scratch the small tasks learn little, so this is the line a score has to clear to mean anything.
+    """
+    scores = {}
+    for task in tasks:
+        data = load_classification_data(task, str(glue_dir))
+        if data.is_regression:
+            scores[task] = 0.0
+            continue
+        references = data.splits[data.eval_splits[0]]["label"]
+        majority = statistics.mode(data.splits["train"]["label"])
+        metrics = glue_metrics(data.metric, [majority] * len(references), references)
+        scores[task] = statistics.mean(metrics[name] for name in MAIN_SCORE[task])
+    return scores
+
+
+def glue_markdown(
+    results: list[dict],
+    params: dict[str, int],
+    models: list[str],
+    tasks: list[str],
+    majority: dict[str, float] | None = None,
+) -> str:
+    """Per task and model: best-epoch and last-epoch main score, mean ± std over seeds (x100).
+
+    ``majority``: per task, the score of always answering the majority class (a row of its own).
+    """
     by = {}
     for r in results:
         by.setdefault((r["task"], r["model"]), []).append(r)
@@ -562,6 +592,10 @@ def glue_markdown(results: list[dict], params: dict[str, int], models: list[str]
         averages[model] = statistics.mean(means) if None not in means and means else None
         average = "-" if averages[model] is None else f"{100 * averages[model]:.1f}"
         lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {average} |")
+    if majority and all(task in majority for task in tasks):
+        cells = [f"{100 * majority[task]:.1f}" for task in tasks]
+        average = 100 * statistics.mean(majority[task] for task in tasks)
+        lines.append("| majority class, no input | 0 | " + " | ".join(cells) + f" | {average:.1f} |")
     lines += ["", learning_rate_note(results)]
     lines += ["", "Last epoch instead of the best:", "", header, "|---|---:|" + "---:|" * (len(tasks) + 1)]
     for model in models:
@@ -648,7 +682,12 @@ def write_tables(args, params: dict[str, int], mt_params: dict[str, int]) -> str
     glue = [r for r in recorded if r["kind"] == "glue"]
     if glue:
         tasks = [t for t in GLUE_TASKS if any(r["task"] == t for r in glue)]
-        sections.append(glue_markdown(glue, params, list(MODELS), tasks))
+        # Kept beside the runs, so that a call without --glue_dir (translation only) keeps the row.
+        saved_majority = args.output_dir / "majority_class.json"
+        if args.glue_dir is not None:
+            saved_majority.write_text(json.dumps(majority_class_scores(args.glue_dir, tasks), indent=2) + "\n")
+        majority = json.loads(saved_majority.read_text()) if saved_majority.exists() else {}
+        sections.append(glue_markdown(glue, params, list(MODELS), tasks, majority))
     translation = [r for r in recorded if r["kind"] == "translation"]
     if translation:
         sections.append(translation_markdown(translation, mt_params))

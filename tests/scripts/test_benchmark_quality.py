@@ -158,7 +158,7 @@ def test_tables_average_over_seeds_and_check_the_targets(quality):
         _glue_result("sst2", "transformer", 1, 0.90, 0.90),
     ]
     params = dict(adaptive=6.6e6, fixed=6.58e6, light=6.46e6, transformer=6.59e6)
-    text = quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"])
+    text = quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"], dict(sst2=0.5, rte=0.53))
     assert "| adaptive | 6.60M | 82.0 ± 2.8 (2) | 60.0 ± 0.0 (2) | 71.0 |" in text
     assert "| fixed | 6.58M | 70.0 (1) | 50.0 (1) | 60.0 |" in text
     assert "| transformer | 6.59M | 90.0 (1) | - | - |" in text  # no average over missing tasks
@@ -167,6 +167,19 @@ def test_tables_average_over_seeds_and_check_the_targets(quality):
     assert "| model | params (vocab 8000) | sst2 | rte | 2-task average |" in text  # only the tasks that ran
     assert "adaptive >= fixed on the 2-task average: 71.0 vs 60.0, met" in text
     assert "transformer on the 2-task average" not in text
+    assert "| majority class, no input | 0 | 50.0 | 53.0 | 51.5 |" in text
+    assert "majority class" not in quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"], {})
+
+
+@pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="needs ../shared/data/glue")
+def test_the_majority_class_row_scores_a_model_that_ignores_its_input(quality):
+    scores = quality.majority_class_scores(GLUE_DIR, ["sst2", "cola", "mrpc", "stsb", "rte"])
+    # SST-2 train is 56% positive and dev 444 / 872 positive; MRPC dev is 68.4% paraphrases (F1 0.812);
+    # a constant answer has no correlation with CoLA's labels or STS-B's scores.
+    assert scores["sst2"] == pytest.approx(444 / 872)
+    assert scores["mrpc"] == pytest.approx((279 / 408 + 2 * 279 / (2 * 279 + 129)) / 2)
+    assert scores["cola"] == 0.0 and scores["stsb"] == 0.0
+    assert 0.47 < scores["rte"] < 0.53
 
 
 def test_translation_table_and_targets(quality):
