@@ -512,6 +512,10 @@ def plot_sweep(results: list[dict], path: Path) -> None:
             axis.annotate(r["model"].replace("lambda", "λ="), (r["mean_width_fraction"], r[key]), fontsize=8)
         axis.set_xlabel("mean width (share of K - 1)")
         axis.set_ylabel(label)
+    fixed_seconds = results[0].get("fixed_width_dev_inference_seconds")
+    if fixed_seconds is not None:
+        ax[1].axhline(fixed_seconds, linestyle="--", color="gray", label="fixed width (all K taps)")
+        ax[1].legend(fontsize=8)
     fig.suptitle(f"width penalty sweep, {results[0]['task']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
