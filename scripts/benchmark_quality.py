@@ -585,27 +585,33 @@ def glue_markdown(
         header,
         "|---|---:|" + "---:|" * (len(tasks) + 1),
     ]
-    averages = {}
-    for model in models:
-        cells, means = [], []
-        for task in tasks:
-            scores = [r["score"] for r in by.get((task, model), [])]
-            cells.append(mean_std(scores, 100))
-            means.append(statistics.mean(scores) if scores else None)
-        averages[model] = statistics.mean(means) if None not in means and means else None
-        average = "-" if averages[model] is None else f"{100 * averages[model]:.1f}"
-        lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {average} |")
+    rows, averages = score_rows(by, params, models, tasks, "score")
+    lines += rows
     if majority and all(task in majority for task in tasks):
         cells = [f"{100 * majority[task]:.1f}" for task in tasks]
         average = 100 * statistics.mean(majority[task] for task in tasks)
         lines.append("| majority class, no input | 0 | " + " | ".join(cells) + f" | {average:.1f} |")
     lines += ["", learning_rate_note(results)]
     lines += ["", "Last epoch instead of the best:", "", header, "|---|---:|" + "---:|" * (len(tasks) + 1)]
-    for model in models:
-        cells = [mean_std([r["last_epoch_score"] for r in by.get((task, model), [])], 100) for task in tasks]
-        lines.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + " | |")
+    lines += score_rows(by, params, models, tasks, "last_epoch_score")[0]
     lines += ["", *glue_targets(by, averages, len(tasks))]
     return "\n".join(lines)
+
+
+def score_rows(by: dict, params: dict[str, int], models: list[str], tasks: list[str], key: str):
+    """Table rows of ``key`` (x100, mean ± std over seeds) per model and task, and each model's average
+    over the tasks' means (None where a task has no run)."""
+    rows, averages = [], {}
+    for model in models:
+        cells, means = [], []
+        for task in tasks:
+            scores = [r[key] for r in by.get((task, model), [])]
+            cells.append(mean_std(scores, 100))
+            means.append(statistics.mean(scores) if scores else None)
+        averages[model] = statistics.mean(means) if None not in means and means else None
+        average = "-" if averages[model] is None else f"{100 * averages[model]:.1f}"
+        rows.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {average} |")
+    return rows, averages
 
 
 def glue_targets(by: dict, averages: dict, num_tasks: int) -> list[str]:
