@@ -32,7 +32,8 @@ from dynconv_nlp.analysis import (
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.data.text import load_text_file
 from dynconv_nlp.plotting import plot_widths
-from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.errors import UsageError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -52,7 +52,7 @@ from transformers import (
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.models.dynconv import DynConvConfig, DynConvForConditionalGeneration, DynConvForSequenceClassification
 from dynconv_nlp.models.dynconv.configuration_dynconv import CONV_BACKENDS
-from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "models"
 PARTS = ("classifier", "decoding")

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from dynconv_nlp.layers import DynamicConv1d
 from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, triton_available
 from dynconv_nlp.ops.dispatch import select_backend
-from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 
 PARTS = ("ops", "payoff")
 

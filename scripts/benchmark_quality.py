@@ -74,7 +74,8 @@ from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mea
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.metrics import glue_metrics
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
-from dynconv_nlp.training.cli import ArgumentParser, UsageError, exit_on_expected_errors
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.errors import UsageError
 from dynconv_nlp.training.progress import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import yaml
 
 from dynconv_nlp import DynamicConv1d
-from dynconv_nlp.training.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo_layer.yaml"
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dynconv_nlp.training import UsageError
+from dynconv_nlp.errors import UsageError
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
 
 

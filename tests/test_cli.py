@@ -4,7 +4,8 @@ import argparse
 
 import pytest
 
-from dynconv_nlp.training import UsageError, parse_args_with_config_file
+from dynconv_nlp.cli import parse_args_with_config_file
+from dynconv_nlp.errors import UsageError
 
 
 def _parser():

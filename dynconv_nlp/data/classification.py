@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-from ..training.cli import UsageError
+from ..errors import UsageError
 from .files import (
     check_cells,
     check_label_column,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 
-from ..training.cli import UsageError
+from ..errors import UsageError
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 TEXT_COLUMN_CHOICES = (("sentence1", "sentence2"), ("sentence",), ("text",), ("question", "sentence"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import datasets
 
-from ..training.cli import UsageError
+from ..errors import UsageError
 from .files import read_text_file
 from .synthetic import LABEL_NAMES as NEGATION_SCOPE_LABELS
 from .synthetic import negation_scope_splits

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import datasets
 
-from ..training.cli import UsageError
+from ..errors import UsageError
 from .files import FORMATS, load_data_files
 from .glue import get_task, load_glue
 from .translation import read_lines

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import datasets
 
-from ..training.cli import UsageError
+from ..errors import UsageError
 from .files import python_codec
 
 JSON_SUFFIXES = (".json", ".jsonl")

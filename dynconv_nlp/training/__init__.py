@@ -1,8 +1,10 @@
-"""Pieces the training scripts share: command lines with config files, clear errors, checkpoints."""
+"""The training loop the scripts share, and its parts: checkpoints, resume, signals, non-finite losses."""
 
-from .cli import ArgumentParser, UsageError, check_output_dir, exit_on_expected_errors, parse_args_with_config_file
-from .guard import Interrupted, StopOnSignal, TrainingError, skip_nonfinite_loss, stop_if_requested
+from ..cli import ArgumentParser, exit_on_expected_errors, parse_args_with_config_file
+from ..errors import Interrupted, TrainingError, UsageError
+from .guard import StopOnSignal, skip_nonfinite_loss, stop_if_requested
 from .progress import TrainingProgress, latest_checkpoint, optimizer_groups
+from .setup import check_output_dir
 
 __all__ = [
     "ArgumentParser",

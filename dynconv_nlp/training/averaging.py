@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from .cli import UsageError
+from ..errors import UsageError
 
 # Prefixes that wrapped models add to their weights' names: DistributedDataParallel, torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")

@@ -23,24 +23,13 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from ..errors import Interrupted, TrainingError
 from .outputs import save_checkpoint
 from .progress import TrainingProgress, latest_checkpoint
 
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class TrainingError(Exception):
-    """Training cannot go on (e.g. the loss became NaN); the message is one line that says where and what to do."""
-
-
-class Interrupted(Exception):
-    """Training stopped on a signal after saving its state; the exit code is 128 + the signal's number."""
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 class StopOnSignal:

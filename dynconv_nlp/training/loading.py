@@ -17,7 +17,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors import SafetensorError
 from transformers import AutoTokenizer
 
-from .cli import UsageError
+from ..errors import UsageError
 from .progress import PROGRESS_FILE, TrainingProgress
 
 # What loaders raise on bad files: missing or unreadable (OSError), not JSON or impossible values

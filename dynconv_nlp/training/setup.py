@@ -8,7 +8,7 @@ import transformers
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
-from .cli import UsageError, check_output_dir
+from ..errors import UsageError
 from .progress import latest_checkpoint
 
 
@@ -40,3 +40,24 @@ def resolve_resume(args) -> None:
     if args.resume_from_checkpoint and not Path(args.resume_from_checkpoint).is_dir():
         raise UsageError(f"--resume_from_checkpoint {args.resume_from_checkpoint} is not a folder")
     check_output_dir(args.output_dir, args.overwrite_output_dir, args.resume_from_checkpoint)
+
+
+def check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: str | None) -> None:
+    """Refuse to write into a folder that holds another run, unless told to (``--overwrite_output_dir``).
+
+    Resuming from a checkpoint inside ``output_dir`` continues the same run, so it may write there.
+    """
+    if overwrite or not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise UsageError(f"--output_dir {output_dir} is a file, not a folder")
+    contents = sorted(p.name for p in output_dir.iterdir())
+    if not contents:
+        return
+    if resume_from_checkpoint and Path(resume_from_checkpoint).resolve().parent == output_dir.resolve():
+        return
+    shown = ", ".join(contents[:4]) + (", ..." if len(contents) > 4 else "")
+    raise UsageError(
+        f"--output_dir {output_dir} already holds another run ({shown}): choose a new folder, "
+        "pass --overwrite_output_dir, or --resume_from_checkpoint one of its checkpoints"
+    )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dynconv_nlp.data.glue import GLUE_TASKS, get_task, load_glue
-from dynconv_nlp.training import UsageError
+from dynconv_nlp.errors import UsageError
 
 GLUE_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "glue"
 needs_glue = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"the GLUE files are not at {GLUE_DIR} (../shared/data/glue)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dynconv_nlp.data.translation import load_translation_split
-from dynconv_nlp.training import UsageError
+from dynconv_nlp.errors import UsageError
 
 MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"
 

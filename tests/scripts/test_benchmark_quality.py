@@ -5,7 +5,7 @@ import pytest
 import yaml
 from transformers import BertConfig
 
-from dynconv_nlp.training.cli import UsageError
+from dynconv_nlp.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 GLUE_DIR = ROOT.parent / "shared" / "data" / "glue"

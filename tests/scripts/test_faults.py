@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from dynconv_nlp import DynConvForSequenceClassification
 from dynconv_nlp.data.synthetic import negation_scope_splits
 from dynconv_nlp.data.tokenizer import train_tokenizer
-from dynconv_nlp.training import TrainingError, UsageError
+from dynconv_nlp.errors import TrainingError, UsageError
 
 TINY_MODEL = {
     "model_type": "dynconv", "hidden_size": 32, "encoder_layers": 2, "num_attention_heads": 4,

@@ -19,13 +19,9 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from .guard import Interrupted, TrainingError
+from .errors import Interrupted, TrainingError, UsageError
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-class UsageError(Exception):
-    """Bad input from the user; the message is one line that says what is wrong and how to fix it."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -86,27 +82,6 @@ def _read_config_file(path: Path) -> dict:
     if not isinstance(values, dict):
         raise UsageError(f"config file {path} must map option names to values, got a {type(values).__name__}")
     return values
-
-
-def check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: str | None) -> None:
-    """Refuse to write into a folder that holds another run, unless told to (``--overwrite_output_dir``).
-
-    Resuming from a checkpoint inside ``output_dir`` continues the same run, so it may write there.
-    """
-    if overwrite or not output_dir.exists():
-        return
-    if not output_dir.is_dir():
-        raise UsageError(f"--output_dir {output_dir} is a file, not a folder")
-    contents = sorted(p.name for p in output_dir.iterdir())
-    if not contents:
-        return
-    if resume_from_checkpoint and Path(resume_from_checkpoint).resolve().parent == output_dir.resolve():
-        return
-    shown = ", ".join(contents[:4]) + (", ..." if len(contents) > 4 else "")
-    raise UsageError(
-        f"--output_dir {output_dir} already holds another run ({shown}): choose a new folder, "
-        "pass --overwrite_output_dir, or --resume_from_checkpoint one of its checkpoints"
-    )
 
 
 def exit_on_expected_errors(main):

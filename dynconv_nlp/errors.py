@@ -1,0 +1,21 @@
+"""The package's expected errors: each message is one line that says what is wrong and what to do.
+
+Kept apart from ``training/`` so that data loading, benchmarks and demos can raise and report them
+without importing accelerate and the training loop.
+"""
+
+
+class UsageError(Exception):
+    """Bad input from the user; the message is one line that says what is wrong and how to fix it."""
+
+
+class TrainingError(Exception):
+    """Training cannot go on (e.g. the loss became NaN); the message is one line that says where and what to do."""
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after saving its state; the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum
