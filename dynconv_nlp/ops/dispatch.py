@@ -5,6 +5,7 @@ picks by device and shape (see :func:`select_backend`) and never changes backend
 caller's back: a backend that cannot run raises instead of falling back.
 """
 
+import logging
 import os
 import shutil
 from functools import cache
@@ -45,7 +46,12 @@ SKIPS_INACTIVE_TAPS = frozenset({"triton"})
 _BAND_MIN_KERNEL_SIZE = 8
 
 
+logger = logging.getLogger(__name__)
+
+
+@cache
 def triton_available() -> bool:
+    """Whether triton imports (checked once: a failed import would search the path again on every call)."""
     try:
         import triton  # noqa: F401
     except ImportError:
@@ -59,6 +65,41 @@ def cpp_compiler_available() -> bool:
     return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "clang++", "c++") if name)
 
 
+# Why "auto" picked what it did: fallbacks, which cost speed, are warnings; the other choices are info.
+CUDA_TRITON = "CUDA tensors and triton is installed"
+CUDA_NO_TRITON = "triton is not installed, so the CPU-tuned eager path runs on CUDA: pip install dynconv_nlp[triton]"
+OTHER_DEVICE = "no backend is tuned for this device, so the eager path runs"
+CPU_TRAINING = "training on the CPU (gradients wanted) and a C++ compiler is there for torch.compile"
+CPU_TRAINING_NO_COMPILER = (
+    "training on the CPU (gradients wanted) but no C++ compiler ($CXX, g++, clang++ or c++) for torch.compile, "
+    "so the eager path runs instead of compiled"
+)
+CPU_INFERENCE = "no gradients wanted (inference, evaluation): the eager path, which starts at once"
+FALLBACKS = frozenset({CUDA_NO_TRITON, CPU_TRAINING_NO_COMPILER})
+_BAND_OR_SHIFT = {"band": f"kernel size >= {_BAND_MIN_KERNEL_SIZE}", "shift": f"kernel size < {_BAND_MIN_KERNEL_SIZE}"}
+
+# The (device type, backend, reason) choices logged so far in this process: each is logged once.
+_logged_choices: set[tuple[str, str, str]] = set()
+
+
+def choose_backend(x: torch.Tensor, weight: torch.Tensor) -> tuple[str, str]:
+    """The backend ``"auto"`` runs and why, as :func:`select_backend` (which logs it) picks it."""
+    eager = "band" if weight.shape[-1] >= _BAND_MIN_KERNEL_SIZE else "shift"
+    if x.is_cuda:
+        if triton_available():
+            return "triton", CUDA_TRITON
+        return eager, CUDA_NO_TRITON
+    if x.device.type != "cpu":
+        return eager, OTHER_DEVICE
+    wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if wants_grad:
+        # Inside torch.compile the compiler is known to work (and its check must not be traced).
+        if torch.compiler.is_compiling() or cpp_compiler_available():
+            return "compiled", CPU_TRAINING
+        return eager, CPU_TRAINING_NO_COMPILER
+    return eager, CPU_INFERENCE
+
+
 def select_backend(x: torch.Tensor, weight: torch.Tensor) -> str:
     """The backend ``"auto"`` runs: the fastest for a typical run, compile time included.
 
@@ -67,14 +108,28 @@ def select_backend(x: torch.Tensor, weight: torch.Tensor) -> str:
       after a few hundred calls, a few dozen steps of a model, and a training run makes thousands.
     * CPU otherwise (inference, evaluation): the eager paths, which start at once: ``band``,
       or ``shift`` for small kernels, where the band matrices would be mostly padding.
+    * Where those cannot run (CUDA without triton, the CPU without a C++ compiler) or another
+      device: ``band`` or ``shift`` as well.
+
+    The choice and its reason are logged (logger ``dynconv_nlp.ops.dispatch``) once per process for
+    each distinct (device type, backend, reason): as a warning for the fallbacks, as info otherwise.
     """
-    if x.is_cuda and triton_available():
-        return "triton"
-    wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    # Inside torch.compile the compiler is known to work (and its check must not be traced).
-    if x.device.type == "cpu" and wants_grad and (torch.compiler.is_compiling() or cpp_compiler_available()):
-        return "compiled"
-    return "band" if weight.shape[-1] >= _BAND_MIN_KERNEL_SIZE else "shift"
+    backend, reason = choose_backend(x, weight)
+    if not torch.compiler.is_compiling():  # nothing to log while torch.compile traces
+        _log_once(x.device.type, backend, reason)
+    return backend
+
+
+def _log_once(device_type: str, backend: str, reason: str) -> None:
+    key = (device_type, backend, reason)
+    if key in _logged_choices:
+        return
+    _logged_choices.add(key)
+    detail = f"; {_BAND_OR_SHIFT[backend]}" if backend in _BAND_OR_SHIFT else ""
+    logger.log(
+        logging.WARNING if reason in FALLBACKS else logging.INFO,
+        "dynamic_conv1d backend 'auto' on %s runs %r: %s%s", device_type, backend, reason, detail,
+    )
 
 
 def check_inputs(x: torch.Tensor, weight: torch.Tensor, padding_l: int) -> None:

@@ -4,6 +4,7 @@ The triton backend has the same matrix in test_triton.py, on CUDA or in Triton's
 """
 
 import itertools
+import logging
 
 import pytest
 import torch
@@ -197,3 +198,76 @@ def test_integer_inputs_raise():
 def test_unknown_backend_raises():
     with pytest.raises(ValueError, match=r"unknown backend 'cuda_kernel'"):
         dynamic_conv1d(torch.zeros(1, 4, 4), torch.zeros(1, 4, 2, 3), 1, backend="cuda_kernel")
+
+
+@pytest.fixture
+def fresh_choice_log(monkeypatch, caplog):
+    """No choice logged yet in this process, and the dispatch logger's records captured from INFO up."""
+    monkeypatch.setattr(dispatch, "_logged_choices", set())
+    caplog.set_level(logging.INFO, logger=dispatch.logger.name)
+    return caplog
+
+
+def _choice_records(caplog):
+    return [r for r in caplog.records if r.name == "dynconv_nlp.ops.dispatch" and "backend 'auto'" in r.getMessage()]
+
+
+def test_auto_logs_its_choice_and_reason_once(fresh_choice_log):
+    x, weight, _ = _inputs(2, 16, 8, 2, 15, torch.float32)
+    with torch.no_grad():
+        for _ in range(5):
+            dynamic_conv1d(x, weight, 7)
+    (record,) = _choice_records(fresh_choice_log)
+    assert record.levelno == logging.INFO
+    message = record.getMessage()
+    assert "on cpu runs 'band'" in message and dispatch.CPU_INFERENCE in message and "kernel size >= 8" in message
+    # Another choice (shift for a small kernel) is logged once as well; the first is not repeated.
+    with torch.no_grad():
+        for _ in range(3):
+            dynamic_conv1d(x, weight[..., :5], 2)
+            dynamic_conv1d(x, weight, 7)
+    messages = [r.getMessage() for r in _choice_records(fresh_choice_log)]
+    assert len(messages) == 2 and "runs 'shift'" in messages[1] and "kernel size < 8" in messages[1]
+
+
+def test_auto_warns_once_when_no_compiler_makes_it_fall_back(monkeypatch, fresh_choice_log):
+    monkeypatch.setattr(dispatch, "cpp_compiler_available", lambda: False)
+    x, weight, grad_y = _inputs(2, 16, 8, 2, 15, torch.float32)
+    expected = _output_and_grads(dynamic_conv1d_naive, x, weight, 7, grad_y)
+    for _ in range(4):
+        for a, e in zip(_output_and_grads(dynamic_conv1d, x, weight, 7, grad_y), expected):
+            torch.testing.assert_close(a, e)
+    (record,) = _choice_records(fresh_choice_log)
+    assert record.levelno == logging.WARNING
+    assert "on cpu runs 'band'" in record.getMessage() and "no C++ compiler" in record.getMessage()
+    # With a compiler, training compiles: a new choice, logged once at INFO.
+    monkeypatch.setattr(dispatch, "cpp_compiler_available", lambda: True)
+    for _ in range(3):
+        assert select_backend(x, weight) == "compiled"
+    records = _choice_records(fresh_choice_log)
+    assert len(records) == 2 and records[1].levelno == logging.INFO
+    assert "runs 'compiled'" in records[1].getMessage() and dispatch.CPU_TRAINING in records[1].getMessage()
+
+
+class _CudaStandIn:
+    """What select_backend reads of a CUDA tensor, without a GPU."""
+
+    def __init__(self, *shape, requires_grad=False):
+        self.shape, self.requires_grad = shape, requires_grad
+        self.is_cuda, self.device = True, torch.device("cuda", 0)
+
+
+def test_auto_warns_once_when_cuda_runs_without_triton(monkeypatch, fresh_choice_log):
+    monkeypatch.setattr(dispatch, "triton_available", lambda: False)
+    x, weight = _CudaStandIn(2, 16, 8, requires_grad=True), _CudaStandIn(2, 16, 2, 15, requires_grad=True)
+    assert [select_backend(x, weight) for _ in range(4)] == ["band"] * 4
+    assert select_backend(x, _CudaStandIn(2, 16, 2, 3)) == "shift"
+    records = _choice_records(fresh_choice_log)
+    assert [r.levelno for r in records] == [logging.WARNING] * 2
+    assert "on cuda runs 'band'" in records[0].getMessage() and "triton is not installed" in records[0].getMessage()
+    assert "on cuda runs 'shift'" in records[1].getMessage()
+    # With triton: triton, logged once at INFO.
+    monkeypatch.setattr(dispatch, "triton_available", lambda: True)
+    assert [select_backend(x, weight) for _ in range(3)] == ["triton"] * 3
+    records = _choice_records(fresh_choice_log)
+    assert len(records) == 3 and records[2].levelno == logging.INFO and "on cuda runs 'triton'" in records[2].getMessage()
