@@ -106,8 +106,8 @@ def test_glue_module_gives_the_old_formulas_values_exactly(kind, seed):
 def test_glue_module_takes_task_names_as_evaluate_glue_does():
     import evaluate
 
-    tasks = {"cola": "matthews", "mrpc": "accuracy_f1", "qqp": "accuracy_f1", "stsb": "correlation", "sst2": "accuracy",
-             "mnli": "accuracy", "mnli_mismatched": "accuracy", "qnli": "accuracy", "rte": "accuracy", "wnli": "accuracy"}
+    tasks = {"cola": "matthews", "mrpc": "accuracy_f1", "qqp": "accuracy_f1", "stsb": "correlation"}
+    tasks |= dict.fromkeys(["sst2", "mnli", "mnli_mismatched", "qnli", "rte", "wnli"], "accuracy")
     for task, kind in tasks.items():
         metric = load_metric("glue", config_name=task)
         assert isinstance(metric, evaluate.EvaluationModule) and metric.name == "glue"
@@ -162,7 +162,8 @@ def test_translation_module_takes_several_references_per_hypothesis():
     hypotheses, first = _random_corpus(4)
     second = _random_corpus(5)[1]
     metric = load_metric("translation")
-    result = metric.compute(predictions=hypotheses, references=[list(pair) for pair in zip(first, second)], trg_lang="de")
+    both = [list(pair) for pair in zip(first, second)]
+    result = metric.compute(predictions=hypotheses, references=both, trg_lang="de")
     bleu, chrf = sacrebleu.metrics.BLEU(trg_lang="de"), sacrebleu.metrics.CHRF()
     assert result["bleu"] == round(bleu.corpus_score(hypotheses, [first, second]).score, 2)
     assert result["chrf"] == round(chrf.corpus_score(hypotheses, [first, second]).score, 2)

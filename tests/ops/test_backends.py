@@ -270,4 +270,5 @@ def test_auto_warns_once_when_cuda_runs_without_triton(monkeypatch, fresh_choice
     monkeypatch.setattr(dispatch, "triton_available", lambda: True)
     assert [select_backend(x, weight) for _ in range(3)] == ["triton"] * 3
     records = _choice_records(fresh_choice_log)
-    assert len(records) == 3 and records[2].levelno == logging.INFO and "on cuda runs 'triton'" in records[2].getMessage()
+    assert len(records) == 3 and records[2].levelno == logging.INFO
+    assert "on cuda runs 'triton'" in records[2].getMessage()
