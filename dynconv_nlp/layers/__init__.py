@@ -1,7 +1,7 @@
 """Layers: the adaptive-width DynamicConv1d and the encoder/decoder blocks built on it."""
 
 from .blocks import CrossAttention, DynConvBlockOutput, DynConvDecoderBlock, DynConvEncoderBlock, FeedForward
-from .dynamic_conv import DynamicConv1d, DynamicConvOutput, ramp_mask
+from .dynamic_conv import DynamicConv1d, DynamicConvOutput, WidthProjection, ramp_mask
 
 __all__ = [
     "CrossAttention",
@@ -11,5 +11,6 @@ __all__ = [
     "DynamicConv1d",
     "DynamicConvOutput",
     "FeedForward",
+    "WidthProjection",
     "ramp_mask",
 ]

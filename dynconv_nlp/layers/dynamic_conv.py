@@ -60,6 +60,33 @@ def ramp_mask(
     return ((extent + ramp - offsets.abs()) / ramp).clamp(0.0, 1.0)
 
 
+# Std of the width projection's initial weights: small, so that every token starts near width_init.
+INITIAL_WIDTH_WEIGHT_STD = 0.02
+
+
+class WidthProjection(nn.Linear):
+    """Conv inputs [B, T, C] -> extent logits [B, T, H * sides]; sigmoid(logit) is the extent as a
+    fraction of its maximum.
+
+    It keeps ``width_init`` so that whoever (re)initialises it, this layer or a transformers model's
+    ``_init_weights``, can start every extent at that fraction: small weights and the bias
+    logit(width_init), see :meth:`reset_parameters`.
+    """
+
+    def __init__(self, in_features: int, out_features: int, width_init: float):
+        self.width_init = width_init  # before nn.Linear.__init__, which calls reset_parameters
+        super().__init__(in_features, out_features, bias=True)
+
+    @property
+    def initial_bias(self) -> float:
+        """logit(width_init): with weights near 0, every extent starts at width_init of its maximum."""
+        return math.log(self.width_init / (1 - self.width_init))
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=INITIAL_WIDTH_WEIGHT_STD)
+        nn.init.constant_(self.bias, self.initial_bias)
+
+
 class DynamicConv1d(nn.Module):
     """Dynamic convolution over [B, T, C] with generated kernels of adaptive width.
 
@@ -74,7 +101,8 @@ class DynamicConv1d(nn.Module):
         kernel: ``"dynamic"`` (a kernel per token) or ``"light"`` (one learned kernel per head).
         width: ``"adaptive"`` (learned left/right extents per token and head) or ``"fixed"`` (all K taps).
         ramp: ramp length rho >= 1 of the soft width mask.
-        width_init: initial extents as a fraction of their maximum, in (0, 1).
+        width_init: initial extents as a fraction of their maximum, in (0, 1) (kept as
+            ``self.width_init`` and by the :class:`WidthProjection`, which applies it).
         glu: input projection to 2C followed by a GLU.
         weight_dropout: DropConnect probability on the normalised taps.
         bias: biases in the input, kernel and output projections (the width projection always has
@@ -109,7 +137,7 @@ class DynamicConv1d(nn.Module):
         self.causal, self.kernel_type, self.width_mode = causal, kernel, width
         self.padding_l = kernel_size - 1 if causal else kernel_size // 2
         self.ramp, self.weight_dropout, self.trim, self.backend = ramp, weight_dropout, trim, backend
-        self.glu = glu
+        self.glu, self.width_init = glu, width_init
 
         self.input_proj = nn.Linear(hidden_size, 2 * hidden_size if glu else hidden_size, bias=bias)
         if kernel == "dynamic":
@@ -119,9 +147,7 @@ class DynamicConv1d(nn.Module):
             nn.init.xavier_uniform_(self.kernel_weight)
         if width == "adaptive":
             # One extent per head to the left, and one to the right unless causal.
-            self.width_proj = nn.Linear(hidden_size, num_heads * (1 if causal else 2))
-            nn.init.normal_(self.width_proj.weight, std=0.02)
-            nn.init.constant_(self.width_proj.bias, math.log(width_init / (1 - width_init)))
+            self.width_proj = WidthProjection(hidden_size, num_heads * (1 if causal else 2), width_init)
         self.output_proj = nn.Linear(hidden_size, hidden_size, bias=bias)
 
     @property

@@ -24,7 +24,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, can_return_tuple
 
 from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
-from ...layers.dynamic_conv import DynamicConv1d
+from ...layers.dynamic_conv import INITIAL_WIDTH_WEIGHT_STD, DynamicConv1d, WidthProjection
 from .configuration_dynconv import DynConvConfig
 from .pipeline_dynconv import CUSTOM_PIPELINES
 from .remote_code import save_remote_code
@@ -215,15 +215,21 @@ class DynConvPreTrainedModel(PreTrainedModel):
     custom_pipelines: dict = {}
 
     def _init_weights(self, module):
+        """Called once per module, children first (``PreTrainedModel.initialize_weights``), for a new
+        model and for the weights a checkpoint lacks; the ``init`` helpers leave loaded weights alone.
+
+        Each rule is keyed on the module that owns the parameters: transformers skips a custom-code
+        module whose own parameters are all loaded, which, vacuously, is every module without
+        parameters of its own (a dynamic-kernel ``DynamicConv1d``), so a rule there would never run.
+        """
         super()._init_weights(module)
-        # The generic init above zeroes every Linear bias; the width projection's bias sets the
-        # initial extents, and a light kernel is a parameter of its own.
-        if isinstance(module, DynamicConv1d):
-            if module.width_mode == "adaptive":
-                init.normal_(module.width_proj.weight, std=0.02)
-                init.constant_(module.width_proj.bias, math.log(module.width_init / (1 - module.width_init)))
-            if module.kernel_type == "light":
-                init.xavier_uniform_(module.kernel_weight)
+        if isinstance(module, WidthProjection):
+            # The generic Linear init above zeroes the bias, which would start every extent at half
+            # its maximum; the bias logit(config.width_init) starts them at width_init.
+            init.normal_(module.weight, std=INITIAL_WIDTH_WEIGHT_STD)
+            init.constant_(module.bias, module.initial_bias)
+        elif isinstance(module, DynamicConv1d) and module.kernel_type == "light":
+            init.xavier_uniform_(module.kernel_weight)
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """``PreTrainedModel.save_pretrained``, plus the model's code and ``auto_map`` for ``trust_remote_code``."""
