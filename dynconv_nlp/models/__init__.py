@@ -8,6 +8,7 @@ from .dynconv import (
     DynConvForTokenClassification,
     DynConvModel,
     DynConvPreTrainedModel,
+    DynConvSeq2SeqModel,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "DynConvForTokenClassification",
     "DynConvModel",
     "DynConvPreTrainedModel",
+    "DynConvSeq2SeqModel",
 ]

@@ -125,7 +125,7 @@ def test_seq2seq_loss_from_labels_shifts_them_right():
     torch.testing.assert_close(out.loss, expected)
     assert out.cache is None  # no cache when training on labels
     out.loss.backward()
-    assert model.lm_head.weight is model.model.embed_tokens.weight
+    assert model.lm_head.weight is model.model.shared.weight
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

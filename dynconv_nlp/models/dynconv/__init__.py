@@ -17,6 +17,7 @@ from .modeling_dynconv import (
     DynConvForTokenClassification,
     DynConvModel,
     DynConvPreTrainedModel,
+    DynConvSeq2SeqModel,
 )
 
 AutoConfig.register(DynConvConfig.model_type, DynConvConfig, exist_ok=True)
@@ -37,4 +38,5 @@ __all__ = [
     "DynConvForTokenClassification",
     "DynConvModel",
     "DynConvPreTrainedModel",
+    "DynConvSeq2SeqModel",
 ]

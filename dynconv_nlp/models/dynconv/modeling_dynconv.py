@@ -6,9 +6,11 @@ convolution learns, per token and head, how far it looks left and right; the mea
 width of all layers is the ``width_penalty`` that the heads add to their loss, times
 ``config.width_penalty_coef``.
 
-``DynConvForConditionalGeneration`` adds a causal decoder with cross-attention. Its cache holds,
-per decoder layer, the last K - 1 conv inputs (a constant size, however long the output) and the
-cross-attention keys/values, computed once from the encoder output.
+The encoder-decoder follows BART/Marian's layout: ``DynConvSeq2SeqModel`` holds the ``shared`` token
+embeddings, the ``encoder`` and a causal ``decoder`` with cross-attention (each with its
+``embed_tokens``, tied to ``shared``); ``DynConvForConditionalGeneration`` puts the LM head on it.
+The decoder's cache holds, per decoder layer, the last K - 1 conv inputs (a constant size, however
+long the output) and the cross-attention keys/values, computed once from the encoder output.
 """
 
 import math
@@ -21,13 +23,22 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache, LinearAttentionLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPastAndCrossAttentions,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+)
+from transformers.utils import ModelOutput, can_return_tuple, logging
+from transformers.utils.deprecation import deprecate_kwarg
 
 from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
 from ...layers.dynamic_conv import INITIAL_WIDTH_WEIGHT_STD, DynamicConv1d, WidthProjection
 from .configuration_dynconv import DynConvConfig
 from .pipeline_dynconv import CUSTOM_PIPELINES
 from .remote_code import save_remote_code
+
+logger = logging.get_logger(__name__)
 
 # Written into config.json on save: where transformers finds each class in the saved code.
 AUTO_MAP = {
@@ -40,20 +51,51 @@ AUTO_MAP = {
 }
 
 
+# The cache. transformers 5 names it ``cache`` everywhere: the forward argument, the output field
+# (``Seq2SeqLMOutput.cache``) and what GenerationMixin reads back from the outputs and passes in again
+# (``model_kwargs["cache"]``); ``past_key_values`` (and Mamba's ``cache_params``) are deprecated aliases
+# that ``ModelOutput`` and ``deprecate_kwarg`` still map to ``cache``. So the DynConv models keep the
+# field ``cache``: ``outputs.past_key_values`` and ``forward(past_key_values=...)`` work as aliases, and
+# a dataclass field named ``past_key_values`` could not even be built (ModelOutput renames that
+# keyword to ``cache``). The cache itself is a transformers ``EncoderDecoderCache`` of a conv-state
+# ``Cache`` (one ``DynConvStateCacheLayer`` per decoder layer) and a ``DynamicCache`` for the
+# cross-attention keys/values: generate() reorders it for beam search through ``Cache.reorder_cache``
+# like any other. The decoder builds it on the first cached step; generate() must not build its
+# default key/value cache instead (``_supports_default_dynamic_cache``).
+
+
 @dataclass
-class DynConvModelOutput(ModelOutput):
+class DynConvModelOutput(BaseModelOutput):
     """
     Output of the encoder.
 
     Args:
         last_hidden_state: [B, T, C].
         hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
+        attentions: always None (there is no self-attention); kept for ``BaseModelOutput``'s layout.
         widths: with ``output_widths``, every layer's extents [B, T, H, 2] (left, right), in taps.
         width_penalty: [B], each sequence's mean over layers, tokens and heads of (l + r) / (K - 1).
     """
 
-    last_hidden_state: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    widths: tuple[torch.FloatTensor, ...] | None = None
+    width_penalty: torch.FloatTensor | None = None
+
+
+@dataclass
+class DynConvDecoderOutput(BaseModelOutputWithPastAndCrossAttentions):
+    """
+    Output of the decoder.
+
+    Args:
+        last_hidden_state: [B, T, C] for the T decoder tokens given.
+        cache: with ``use_cache``, the ``EncoderDecoderCache`` to pass to the next step (see the note
+            on the cache above).
+        hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
+        attentions, cross_attentions: always None; kept for the layout of transformers' output.
+        widths: with ``output_widths``, every layer's extents [B, T, H, 2] (the right extent is 0: causal).
+        width_penalty: [B], each sequence's mean over the decoder layers.
+    """
+
     widths: tuple[torch.FloatTensor, ...] | None = None
     width_penalty: torch.FloatTensor | None = None
 
@@ -78,27 +120,38 @@ class DynConvHeadOutput(ModelOutput):
 
 
 @dataclass
-class DynConvSeq2SeqLMOutput(ModelOutput):
+class DynConvSeq2SeqModelOutput(Seq2SeqModelOutput):
+    """
+    Output of :class:`DynConvSeq2SeqModel`.
+
+    Args:
+        last_hidden_state: [B, T_dec, C], the decoder's output.
+        cache: with ``use_cache``, an ``EncoderDecoderCache``: conv states [B, C, K - 1] per decoder
+            layer (constant size) and the cross-attention keys/values.
+        decoder_hidden_states, encoder_hidden_states: with ``output_hidden_states``.
+        encoder_last_hidden_state: [B, T_enc, C].
+        decoder_attentions, cross_attentions, encoder_attentions: always None.
+        encoder_widths, decoder_widths: with ``output_widths``, every layer's extents [B, T, H, 2].
+        width_penalty: [B], each sequence's mean over all encoder and decoder layers.
+    """
+
+    encoder_widths: tuple[torch.FloatTensor, ...] | None = None
+    decoder_widths: tuple[torch.FloatTensor, ...] | None = None
+    width_penalty: torch.FloatTensor | None = None
+
+
+@dataclass
+class DynConvSeq2SeqLMOutput(Seq2SeqLMOutput):
     """
     Output of :class:`DynConvForConditionalGeneration`.
 
     Args:
         loss: cross-entropy on ``labels`` plus ``config.width_penalty_coef * width_penalty.mean()``.
         logits: [B, T_dec, vocab_size].
-        cache: with ``use_cache``, an ``EncoderDecoderCache``: conv states [B, C, K - 1] per decoder
-            layer (constant size) and the cross-attention keys/values.
-        decoder_hidden_states, encoder_hidden_states: with ``output_hidden_states``.
-        encoder_last_hidden_state: [B, T_enc, C].
-        encoder_widths, decoder_widths: with ``output_widths``, every layer's extents [B, T, H, 2].
-        width_penalty: [B], each sequence's mean over all encoder and decoder layers.
+        cache, decoder_hidden_states, encoder_last_hidden_state, encoder_hidden_states, encoder_widths,
+            decoder_widths, width_penalty: as in :class:`DynConvSeq2SeqModelOutput`.
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    cache: EncoderDecoderCache | None = None
-    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    encoder_last_hidden_state: torch.FloatTensor | None = None
-    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_widths: tuple[torch.FloatTensor, ...] | None = None
     decoder_widths: tuple[torch.FloatTensor, ...] | None = None
     width_penalty: torch.FloatTensor | None = None
@@ -241,16 +294,32 @@ class DynConvPreTrainedModel(PreTrainedModel):
         self.config.auto_map = dict(AUTO_MAP)
         if self.custom_pipelines:
             self.config.custom_pipelines = dict(self.custom_pipelines)
+        if _RENAMES_OLD_CHECKPOINTS:
+            # Weights under the names of this code: transformers would otherwise write them back under
+            # the names of the old layout that CHECKPOINT_RENAMINGS loads (which do not reverse).
+            kwargs.setdefault("save_original_format", False)
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             save_remote_code(save_directory)
 
 
 class DynConvEncoder(nn.Module):
-    """Embeddings then ``config.encoder_layers`` blocks: token embeddings [B, T, C] -> :class:`DynConvModelOutput`."""
+    """Embeddings then ``config.encoder_layers`` blocks: token ids [B, T] or their embeddings [B, T, C]
+    -> :class:`DynConvModelOutput`.
 
-    def __init__(self, config: DynConvConfig):
+    Args:
+        embed_tokens: give the encoder token embeddings of its own (``self.embed_tokens``), so that it
+            takes ``input_ids``: the encoder of :class:`DynConvSeq2SeqModel`, whose ``embed_tokens`` is
+            tied to ``shared``, and what ``get_encoder()`` returns to ``generate()``. Without,
+            :class:`DynConvModel` holds the token embeddings (where its checkpoints keep them) and
+            passes ``inputs_embeds``.
+    """
+
+    def __init__(self, config: DynConvConfig, embed_tokens: bool = False):
         super().__init__()
+        self.config = config
+        if embed_tokens:
+            self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
         # Token types (sentence A / B) serve pair classification; a translation encoder never gets them,
         # and a weight without gradients would stop DDP.
         self.embeddings = DynConvEmbeddings(config, with_token_types=not config.is_encoder_decoder)
@@ -262,14 +331,34 @@ class DynConvEncoder(nn.Module):
         )
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
 
+    @can_return_tuple
     def forward(
         self,
-        inputs_embeds: torch.Tensor,
+        input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        output_hidden_states: bool = False,
+        token_type_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        output_hidden_states: bool | None = None,
         output_widths: bool = False,
+        **kwargs,
     ) -> DynConvModelOutput:
+        """
+        Args:
+            input_ids: [B, T] token ids (needs ``embed_tokens``), or ``inputs_embeds`` [B, T, C].
+            attention_mask: [B, T], 1 for tokens, 0 for padding; padded positions contribute nothing.
+            token_type_ids: [B, T] segment ids, used where the embeddings have token types.
+            output_hidden_states: return every layer's output (default: the config's).
+            output_widths: return every layer's left/right extents.
+            kwargs: what ``generate()`` passes every encoder (``output_attentions``, ...); ignored.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            if not hasattr(self, "embed_tokens"):
+                raise ValueError("this encoder has no token embeddings (DynConvModel holds them): pass inputs_embeds")
+            inputs_embeds = self.embed_tokens(input_ids)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         position_ids = positions_from_mask(attention_mask, inputs_embeds.shape[1], 0, inputs_embeds.device)
         hidden_states = self.embeddings(inputs_embeds, position_ids, token_type_ids)
         all_hidden_states, all_widths, penalties = [hidden_states], [], []
@@ -328,9 +417,14 @@ class DynConvModel(DynConvPreTrainedModel):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        return self.encoder(inputs_embeds, attention_mask, token_type_ids, output_hidden_states, output_widths)
+        return self.encoder(
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=output_hidden_states,
+            output_widths=output_widths,
+            return_dict=True,
+        )
 
 
 def _with_width_penalty(loss: torch.Tensor | None, width_penalty: torch.Tensor, coef: float) -> torch.Tensor | None:
@@ -533,10 +627,14 @@ class DynConvForMaskedLM(DynConvPreTrainedModel):
 
 
 class DynConvDecoder(nn.Module):
-    """Causal blocks with cross-attention: token embeddings [B, T, C] -> hidden states [B, T, C]."""
+    """Causal blocks with cross-attention: decoder token ids [B, T] (or their embeddings [B, T, C]) and
+    the encoder output -> :class:`DynConvDecoderOutput`. Its ``embed_tokens`` is tied to the seq2seq
+    model's ``shared`` embeddings."""
 
     def __init__(self, config: DynConvConfig):
         super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
         self.embeddings = DynConvEmbeddings(config, with_token_types=False)
         self.layers = nn.ModuleList(
             DynConvDecoderLayer(
@@ -552,26 +650,54 @@ class DynConvDecoder(nn.Module):
         )
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
 
+    def new_cache(self) -> EncoderDecoderCache:
+        """An empty cache: a conv-state layer per decoder layer, and the cross-attention keys/values."""
+        states = Cache(layers=[DynConvStateCacheLayer() for _ in self.layers])
+        return EncoderDecoderCache(states, DynamicCache())
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
-        inputs_embeds: torch.Tensor,
-        encoder_hidden_states: torch.Tensor,
-        encoder_attention_mask: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
-        output_hidden_states: bool = False,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
         output_widths: bool = False,
-    ) -> tuple[torch.Tensor, tuple | None, tuple | None, torch.Tensor]:
+        **kwargs,
+    ) -> DynConvDecoderOutput:
         """
         Args:
-            inputs_embeds: [B, T, C] embeddings of the new decoder tokens.
-            encoder_hidden_states: [B, S, C]; encoder_attention_mask: [B, S].
+            input_ids: [B, T] the new decoder tokens (or ``inputs_embeds`` [B, T, C]).
             attention_mask: [B, T] decoder padding mask (without a cache).
-            cache: from :meth:`DynConvForConditionalGeneration.new_cache`; read and updated in place.
-
-        Returns:
-            hidden states [B, T, C], all hidden states or None, widths or None, width penalties [layers, B].
+            encoder_hidden_states: [B, S, C]; encoder_attention_mask: [B, S]. Once the cache holds the
+                cross-attention keys/values, they are read from there.
+            cache: from a previous step: read and updated in place. Only the new tokens are passed then.
+            use_cache: decode incrementally, and return the cache (default: ``config.use_cache``; a
+                new one when none is given). ``use_cache=False`` ignores a given cache.
+            output_hidden_states: return every layer's output (default: the config's).
+            output_widths: return every layer's extents.
         """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of decoder input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if use_cache is None:
+            use_cache = self.config.use_cache
+        if use_cache and self.training and torch.is_grad_enabled() and any(l.gradient_checkpointing for l in self.layers):
+            logger.warning_once("use_cache=True is incompatible with gradient checkpointing: setting use_cache=False")
+            use_cache = False
+        if not use_cache:
+            cache = None
+        elif cache is None:
+            cache = self.new_cache()
+
         T = inputs_embeds.shape[1]
         states = cache.self_attention_cache if cache is not None else None
         past_length = states.layers[0].seen_tokens if states is not None else 0
@@ -607,11 +733,12 @@ class DynConvDecoder(nn.Module):
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
             all_hidden_states[-1] = hidden_states
-        return (
-            hidden_states,
-            tuple(all_hidden_states) if output_hidden_states else None,
-            tuple(all_widths) if output_widths else None,
-            torch.stack(penalties),
+        return DynConvDecoderOutput(
+            last_hidden_state=hidden_states,
+            cache=cache,
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            widths=tuple(all_widths) if output_widths else None,
+            width_penalty=torch.stack(penalties).mean(0),
         )
 
 
@@ -622,11 +749,137 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
-class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
-    """Encoder-decoder for translation and other text-to-text tasks; works with ``generate()``
-    (greedy, beam search, sampling). Input and output embeddings are shared and tied."""
+def _as_encoder_output(encoder_outputs) -> DynConvModelOutput:
+    """``encoder_outputs`` as given to a seq2seq forward -> :class:`DynConvModelOutput`.
 
-    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    Another ModelOutput keeps the fields it has. A tuple (``return_dict=False``) drops its None
+    entries, so only its ends are certain: the last hidden state first and, from this encoder, the
+    width penalty last. Without a width penalty the seq2seq penalty is the decoder's alone.
+    """
+    if isinstance(encoder_outputs, DynConvModelOutput):
+        return encoder_outputs
+    if isinstance(encoder_outputs, ModelOutput):
+        return DynConvModelOutput(
+            last_hidden_state=encoder_outputs[0],
+            hidden_states=encoder_outputs.get("hidden_states"),
+            widths=encoder_outputs.get("widths"),
+            width_penalty=encoder_outputs.get("width_penalty"),
+        )
+    penalty = encoder_outputs[-1] if len(encoder_outputs) > 1 else None
+    if not (isinstance(penalty, torch.Tensor) and penalty.dim() == 1):
+        penalty = None
+    return DynConvModelOutput(last_hidden_state=encoder_outputs[0], width_penalty=penalty)
+
+
+class DynConvSeq2SeqModel(DynConvPreTrainedModel):
+    """Encoder-decoder without a head, as BART's and Marian's base models: the ``shared`` token
+    embeddings, the ``encoder`` and the ``decoder`` (each with an ``embed_tokens`` tied to ``shared``)
+    -> :class:`DynConvSeq2SeqModelOutput`."""
+
+    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+
+    def __init__(self, config: DynConvConfig):
+        if config.decoder_layers < 1:
+            raise ValueError(f"an encoder-decoder needs decoder_layers >= 1, got {config.decoder_layers}")
+        config.is_encoder_decoder = True
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.encoder = DynConvEncoder(config, embed_tokens=True)
+        self.decoder = DynConvDecoder(config)
+        self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        # The encoder and decoder always read the shared embeddings: transformers ties only when
+        # config.tie_word_embeddings, which here decides about the output embedding (lm_head) alone.
+        if all_submodels:
+            return super().get_expanded_tied_weights_keys(all_submodels=True)
+        return dict(self._tied_weights_keys)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.shared = value
+        self.encoder.embed_tokens = self.shared
+        self.decoder.embed_tokens = self.shared
+
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: DynConvModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        decoder_inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_widths: bool = False,
+        **kwargs,
+    ) -> DynConvSeq2SeqModelOutput:
+        """
+        Args:
+            input_ids: [B, S] source tokens (or ``inputs_embeds``, or ``encoder_outputs`` from a previous call).
+            attention_mask: [B, S] source padding mask.
+            decoder_input_ids: [B, T] target tokens so far (or ``decoder_inputs_embeds``).
+            decoder_attention_mask: [B, T] target padding mask.
+            cache: from a previous step (``use_cache``): only the new decoder tokens are passed then.
+            use_cache: return a cache to decode the next tokens incrementally (default: ``config.use_cache``).
+            output_hidden_states, output_widths: as :meth:`DynConvModel.forward`, for both stacks.
+        """
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError("pass decoder_input_ids (or decoder_inputs_embeds, or labels to the LM model)")
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+                output_widths=output_widths,
+                return_dict=True,
+            )
+        else:
+            encoder_outputs = _as_encoder_output(encoder_outputs)
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            cache=cache,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            output_widths=output_widths,
+            return_dict=True,
+        )
+        # Per sequence, the mean over every conv layer, encoder and decoder alike.
+        width_penalty = decoder_outputs.width_penalty
+        if encoder_outputs.width_penalty is not None:
+            num_encoder, num_decoder = len(self.encoder.layers), len(self.decoder.layers)
+            width_penalty = (encoder_outputs.width_penalty * num_encoder + width_penalty * num_decoder) / (
+                num_encoder + num_decoder
+            )
+        return DynConvSeq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            cache=decoder_outputs.cache,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_widths=encoder_outputs.widths,
+            decoder_widths=decoder_outputs.widths,
+            width_penalty=width_penalty,
+        )
+
+
+class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
+    """Encoder-decoder for translation and other text-to-text tasks: :class:`DynConvSeq2SeqModel`
+    (``self.model``) and an LM head; works with ``generate()`` (greedy, beam search, sampling).
+    Input and output embeddings are shared, and tied unless ``config.tie_word_embeddings=False``."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
     custom_pipelines = CUSTOM_PIPELINES
 
     def __init__(self, config: DynConvConfig):
@@ -634,24 +887,20 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
             raise ValueError(f"DynConvForConditionalGeneration needs decoder_layers >= 1, got {config.decoder_layers}")
         config.is_encoder_decoder = True
         super().__init__(config)
-        self.model = DynConvModel(config)
-        self.decoder = DynConvDecoder(config)
+        self.model = DynConvSeq2SeqModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
-        # generate() must not build a key/value DynamicCache: forward builds the conv-state cache.
+        # generate() must not build a key/value DynamicCache: the decoder builds the conv-state cache.
         return False
 
-    def get_encoder(self) -> DynConvModel:
-        return self.model
-
     def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
+        return self.model.shared
 
     def set_input_embeddings(self, value: nn.Embedding):
-        self.model.embed_tokens = value
+        self.model.set_input_embeddings(value)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -664,11 +913,11 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def new_cache(self) -> EncoderDecoderCache:
-        """An empty cache: a conv-state layer per decoder layer, and the cross-attention keys/values."""
-        states = Cache(layers=[DynConvStateCacheLayer() for _ in self.decoder.layers])
-        return EncoderDecoderCache(states, DynamicCache())
+        """An empty decoder cache (see :meth:`DynConvDecoder.new_cache`)."""
+        return self.model.decoder.new_cache()
 
     @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -678,6 +927,7 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
         encoder_outputs: DynConvModelOutput | tuple | None = None,
         cache: EncoderDecoderCache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
+        decoder_inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -686,63 +936,74 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
     ) -> DynConvSeq2SeqLMOutput:
         """
         Args:
-            input_ids: [B, S] source tokens (or ``inputs_embeds``, or ``encoder_outputs`` from a previous call).
-            attention_mask: [B, S] source padding mask.
-            decoder_input_ids: [B, T] target tokens so far; default: ``labels`` shifted right.
-            decoder_attention_mask: [B, T] target padding mask.
-            cache: from a previous step (``use_cache``): only the new decoder tokens are passed then.
-            labels: [B, T] target ids, -100 where there is nothing to predict.
+            labels: [B, T] target ids, -100 where there is nothing to predict; the decoder inputs
+                default to them shifted right.
             use_cache: return a cache to decode the next tokens incrementally (default:
                 ``config.use_cache``, off when ``labels`` are given).
+            Other arguments: as :meth:`DynConvSeq2SeqModel.forward`.
         """
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        if encoder_outputs is None:
-            encoder_outputs = self.model(
-                input_ids, attention_mask, None, inputs_embeds, output_hidden_states, output_widths
-            )
-        elif not isinstance(encoder_outputs, DynConvModelOutput):
-            encoder_outputs = DynConvModelOutput(*encoder_outputs)
-        if labels is not None and decoder_input_ids is None:
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
-        if decoder_input_ids is None:
-            raise ValueError("pass decoder_input_ids or labels")
         if use_cache is None:
             use_cache = self.config.use_cache and labels is None
-        if use_cache and cache is None:
-            cache = self.new_cache()
-        if not use_cache:
-            cache = None
-
-        hidden_states, decoder_hidden_states, decoder_widths, decoder_penalties = self.decoder(
-            self.model.embed_tokens(decoder_input_ids),
-            encoder_outputs.last_hidden_state,
-            attention_mask,
-            decoder_attention_mask,
-            cache,
-            output_hidden_states,
-            output_widths,
+        outputs = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            output_widths=output_widths,
+            return_dict=True,
         )
-        logits = self.lm_head(hidden_states)
-        # Per sequence, the mean over every conv layer, encoder and decoder alike.
-        num_encoder_layers = self.config.encoder_layers
-        width_penalty = (encoder_outputs.width_penalty * num_encoder_layers + decoder_penalties.sum(0)) / (
-            num_encoder_layers + len(decoder_penalties)
-        )
+        logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
         return DynConvSeq2SeqLMOutput(
-            loss=_with_width_penalty(loss, width_penalty, self.config.width_penalty_coef),
+            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
             logits=logits,
-            cache=cache,
-            decoder_hidden_states=decoder_hidden_states,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
-            encoder_widths=encoder_outputs.widths,
-            decoder_widths=decoder_widths,
-            width_penalty=width_penalty,
+            cache=outputs.cache,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_widths=outputs.encoder_widths,
+            decoder_widths=outputs.decoder_widths,
+            width_penalty=outputs.width_penalty,
         )
+
+
+def _register_checkpoint_renamings() -> bool:
+    """Let checkpoints of the older seq2seq layout load: it had the encoder model (token embeddings
+    ``model.embed_tokens``, ``model.encoder``) as ``model`` and the decoder beside it (``decoder.*``);
+    they are now ``model.shared``, ``model.encoder`` and ``model.decoder``. The same renaming lets an
+    encoder-only checkpoint (``embed_tokens``, ``encoder``) start a translation model's encoder.
+
+    Returns whether this transformers has the conversion-mapping API (if not, pass
+    ``key_mapping=CHECKPOINT_RENAMINGS`` to ``from_pretrained`` for an old checkpoint).
+    """
+    try:
+        from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+        from transformers.core_model_loading import WeightRenaming
+    except ImportError:
+        return False
+    renamings = [WeightRenaming(source, target) for source, target in CHECKPOINT_RENAMINGS.items()]
+    # overwrite: the same class may register again from remote code in the same process.
+    register_checkpoint_conversion_mapping("DynConvForConditionalGeneration", renamings, overwrite=True)
+    return True
+
+
+# Old checkpoint key (a regex) -> key of this layout, for DynConvForConditionalGeneration.
+CHECKPOINT_RENAMINGS = {
+    r"^decoder\.": "model.decoder.",
+    r"^model\.embed_tokens\.": "model.shared.",
+    r"^embed_tokens\.": "model.shared.",
+}
+_RENAMES_OLD_CHECKPOINTS = _register_checkpoint_renamings()
 
 
 __all__ = [
@@ -752,4 +1013,5 @@ __all__ = [
     "DynConvForTokenClassification",
     "DynConvModel",
     "DynConvPreTrainedModel",
+    "DynConvSeq2SeqModel",
 ]
