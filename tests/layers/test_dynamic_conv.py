@@ -323,3 +323,15 @@ def test_every_backend_gives_the_same_layer_output_and_gradients(backend):
         outputs.append((y, *torch.autograd.grad(y.sum(), (x, module.kernel_proj.weight))))
     for actual, expected in zip(outputs[1], outputs[0]):
         torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_layer_keeps_width_init_and_its_width_projection_applies_it(causal):
+    layer = _layer(kernel_size=9, causal=causal, width_init=0.2)
+    assert layer.width_init == layer.width_proj.width_init == 0.2
+    fraction = layer.extents(_x(2, 6))[0] / layer.max_left
+    assert abs(fraction.mean().item() - 0.2) < 0.02 and torch.all((fraction - 0.2).abs() < 0.1)
+    with torch.no_grad():
+        layer.width_proj.bias.zero_()
+    layer.width_proj.reset_parameters()  # what re-initialising the layer, or a model, does
+    torch.testing.assert_close(torch.sigmoid(layer.width_proj.bias), torch.full_like(layer.width_proj.bias, 0.2))

@@ -196,3 +196,15 @@ def test_base_model_and_lm_model_load_each_others_checkpoints(tmp_path):
         atol=0,
     )
     assert json.loads((tmp_path / "base" / "config.json").read_text())["is_encoder_decoder"] is True
+
+
+def test_the_decoder_drops_its_cache_under_gradient_checkpointing():
+    model = _model().train()
+    model.activation_checkpointing_enable()
+    ids, mask, target = _batch()
+    encoder_out = model.get_encoder()(ids, attention_mask=mask)
+    # use_cache defaults to config.use_cache (True): checkpointed layers cannot fill a cache.
+    out = model.get_decoder()(input_ids=target, encoder_hidden_states=encoder_out.last_hidden_state, encoder_attention_mask=mask)
+    assert out.cache is None
+    out.last_hidden_state.sum().backward()
+    assert model.model.decoder.layers[0].conv.width_proj.bias.grad is not None
