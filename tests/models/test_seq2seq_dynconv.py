@@ -91,9 +91,10 @@ def test_every_stack_returns_transformers_outputs():
     assert isinstance(decoder_out.cache, EncoderDecoderCache)
     assert len(decoder_out.hidden_states) == 3 and [w.shape for w in decoder_out.widths] == [(B, T, 4, 2)] * 2
     assert decoder_out.width_penalty.shape == (B,)
-    as_tuple = model.get_decoder()(input_ids=target, encoder_hidden_states=encoder_out[0], use_cache=False, return_dict=False)
-    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], model.get_decoder()(
-        input_ids=target, encoder_hidden_states=encoder_out[0], use_cache=False).last_hidden_state)  # fmt: skip
+    decoder_inputs = dict(input_ids=target, encoder_hidden_states=encoder_out[0], use_cache=False)
+    as_tuple = model.get_decoder()(**decoder_inputs, return_dict=False)
+    assert isinstance(as_tuple, tuple)
+    assert torch.equal(as_tuple[0], model.get_decoder()(**decoder_inputs).last_hidden_state)
 
     base_out = model.model(ids, attention_mask=mask, decoder_input_ids=target, output_widths=True)
     assert isinstance(base_out, Seq2SeqModelOutput)
@@ -159,7 +160,8 @@ def test_a_checkpoint_of_the_old_layout_loads_with_equal_outputs(tmp_path):
     model = _model()
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
-    save_file({_old_layout(k): v for k, v in weights.items()}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    old_weights = {_old_layout(k): v for k, v in weights.items()}
+    save_file(old_weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
     assert "decoder.layers.0.conv.width_proj.bias" in load_file(tmp_path / "model.safetensors")
 
     loaded, info = DynConvForConditionalGeneration.from_pretrained(tmp_path, output_loading_info=True)
@@ -172,7 +174,8 @@ def test_a_checkpoint_of_the_old_layout_loads_with_equal_outputs(tmp_path):
         rtol=0,
         atol=0,
     )
-    assert torch.equal(loaded.generate(ids, attention_mask=mask, max_new_tokens=4), model.generate(ids, attention_mask=mask, max_new_tokens=4))
+    generated = [m.generate(ids, attention_mask=mask, max_new_tokens=4) for m in (loaded, model)]
+    assert torch.equal(*generated)
     # Saved again, it has the new names.
     loaded.save_pretrained(tmp_path / "again")
     assert "model.decoder.layers.0.conv.width_proj.bias" in load_file(tmp_path / "again" / "model.safetensors")
@@ -184,7 +187,8 @@ def test_base_model_and_lm_model_load_each_others_checkpoints(tmp_path):
     model.save_pretrained(tmp_path / "lm")
     base = DynConvSeq2SeqModel.from_pretrained(tmp_path / "lm").eval()
     expected = model.model(ids, attention_mask=mask, decoder_input_ids=target).last_hidden_state
-    torch.testing.assert_close(base(ids, attention_mask=mask, decoder_input_ids=target).last_hidden_state, expected, rtol=0, atol=0)
+    got = base(ids, attention_mask=mask, decoder_input_ids=target).last_hidden_state
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
     base.save_pretrained(tmp_path / "base")
     lm, info = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "base", output_loading_info=True)
@@ -204,7 +208,9 @@ def test_the_decoder_drops_its_cache_under_gradient_checkpointing():
     ids, mask, target = _batch()
     encoder_out = model.get_encoder()(ids, attention_mask=mask)
     # use_cache defaults to config.use_cache (True): checkpointed layers cannot fill a cache.
-    out = model.get_decoder()(input_ids=target, encoder_hidden_states=encoder_out.last_hidden_state, encoder_attention_mask=mask)
+    out = model.get_decoder()(
+        input_ids=target, encoder_hidden_states=encoder_out.last_hidden_state, encoder_attention_mask=mask
+    )
     assert out.cache is None
     out.last_hidden_state.sum().backward()
     assert model.model.decoder.layers[0].conv.width_proj.bias.grad is not None

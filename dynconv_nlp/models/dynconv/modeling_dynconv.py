@@ -690,7 +690,8 @@ class DynConvDecoder(nn.Module):
             output_hidden_states = self.config.output_hidden_states
         if use_cache is None:
             use_cache = self.config.use_cache
-        if use_cache and self.training and torch.is_grad_enabled() and any(l.gradient_checkpointing for l in self.layers):
+        checkpointing = any(layer.gradient_checkpointing for layer in self.layers)
+        if use_cache and checkpointing and self.training and torch.is_grad_enabled():
             logger.warning_once("use_cache=True is incompatible with gradient checkpointing: setting use_cache=False")
             use_cache = False
         if not use_cache:
@@ -776,7 +777,10 @@ class DynConvSeq2SeqModel(DynConvPreTrainedModel):
     embeddings, the ``encoder`` and the ``decoder`` (each with an ``embed_tokens`` tied to ``shared``)
     -> :class:`DynConvSeq2SeqModelOutput`."""
 
-    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+    _tied_weights_keys = {
+        "encoder.embed_tokens.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+    }
 
     def __init__(self, config: DynConvConfig):
         if config.decoder_layers < 1:
