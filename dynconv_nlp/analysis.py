@@ -1,5 +1,11 @@
 """What a trained DynConv encoder does with its widths: the extents of every real token, by layer and token class.
 
+Every summary of the learned widths is computed here, from the extents that :func:`collect_extents`
+gathers: the mean extents per layer (:func:`summarize_widths`, which the model card and the training
+logs show through ``dynconv_nlp.hub``), the share of the kernel in use (:func:`mean_width_fractions`),
+the means per token class, and the extents per token averaged over heads that
+``dynconv_nlp.plotting`` draws (:func:`head_means`).
+
     extents, token_ids = collect_extents(model, batches)   # L x [N, H, 2], [N] over the real tokens
     classes = token_classes(tokenizer, texts, max_length)   # N class names, in the same order
     by_class = extents_by_token_class(extents, classes)
@@ -18,6 +24,7 @@ take their usual reading.
 import bisect
 import re
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -50,28 +57,40 @@ def word_class(word: str) -> str:
     return "content"
 
 
+def width_encoder(model):
+    """The module whose ``output_widths`` gives the encoder layers' extents: the model, or its encoder."""
+    if getattr(model.config, "model_type", None) != "dynconv":
+        raise ValueError(
+            f"only DynConv models have learned widths, got a {type(model).__name__} "
+            f"(model_type {getattr(model.config, 'model_type', None)!r})"
+        )
+    return model.get_encoder() if model.config.is_encoder_decoder else model
+
+
 @torch.inference_mode()
 def collect_extents(model, batches: list[dict]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The learned extents of every real (unpadded) token, in eval mode.
+    """The learned extents of every real (unpadded) token, in eval mode (the training mode is restored).
 
     Args:
-        model: a DynConv model with an encoder (``DynConvModel``, a head, or a seq2seq model).
-        batches: dicts with ``input_ids`` and ``attention_mask`` [B, T] (and optionally ``token_type_ids``).
+        model: a DynConv model with an encoder (``DynConvModel``, a head, or a seq2seq model), on any device.
+        batches: dicts with ``input_ids`` and ``attention_mask`` [B, T] (and optionally ``token_type_ids``);
+            ``labels`` are ignored, and a missing or ``None`` mask makes every token real.
 
     Returns:
-        extents: one [N, H, 2] float32 tensor per encoder layer, N real tokens over all batches,
-            left and right extents in taps per head.
+        extents: one [N, H, 2] float32 tensor per encoder layer on the CPU, N real tokens over all
+            batches in order, left and right extents in taps per head.
         token_ids: [N] the ids of those tokens.
     """
-    encoder = model.get_encoder() if model.config.is_encoder_decoder else model
+    encoder = width_encoder(model)
     was_training = model.training
     model.eval()
     per_layer, ids = None, []
     try:
         for batch in batches:
-            inputs = {key: value.to(model.device) for key, value in batch.items() if key != "labels"}
+            inputs = {key: value.to(model.device) for key, value in batch.items() if key != "labels" and value is not None}
             widths = encoder(**inputs, output_widths=True).widths  # L x [B, T, H, 2]
-            real = inputs["attention_mask"].bool()
+            mask = inputs.get("attention_mask")
+            real = torch.ones_like(inputs["input_ids"], dtype=torch.bool) if mask is None else mask.bool()
             kept = [w[real].float().cpu() for w in widths]
             per_layer = [[k] for k in kept] if per_layer is None else [p + [k] for p, k in zip(per_layer, kept)]
             ids.append(inputs["input_ids"][real].cpu())
@@ -82,9 +101,65 @@ def collect_extents(model, batches: list[dict]) -> tuple[list[torch.Tensor], tor
     return [torch.cat(p) for p in per_layer], torch.cat(ids)
 
 
+@dataclass
+class LayerWidths:
+    """Mean learned extents of one conv layer over real tokens and heads, in taps."""
+
+    stack: str  # "encoder" or "decoder"
+    layer: int
+    kernel_size: int
+    mean_left: float
+    mean_right: float
+
+    @property
+    def mean_fraction(self) -> float:
+        """Mean (l + r) / (K - 1): the share of the kernel the layer uses."""
+        return (self.mean_left + self.mean_right) / max(self.kernel_size - 1, 1)
+
+
+def mean_extents(extents: torch.Tensor) -> tuple[float, float]:
+    """The mean left and right extent of one layer's [N, H, 2] extents, over tokens and heads (in float64)."""
+    if not extents.numel():
+        raise ValueError("no real tokens to average the extents over")
+    left, right = extents.double().reshape(-1, 2).mean(dim=0).tolist()
+    return left, right
+
+
+def summarize_extents(extents: list[torch.Tensor], kernel_sizes: list[int], stack: str = "encoder") -> list[LayerWidths]:
+    """Per layer, the mean left and right extents over the tokens and heads of :func:`collect_extents`' output."""
+    return [LayerWidths(stack, i, k, *mean_extents(e)) for i, (e, k) in enumerate(zip(extents, kernel_sizes))]
+
+
+def summarize_widths(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[LayerWidths]:
+    """Mean left/right extents of every encoder layer over the real tokens of a batch [B, T].
+
+    Without a mask every token is real. Works with any DynConv encoder model (``DynConvModel`` and its
+    heads, or the encoder of ``DynConvForConditionalGeneration``); runs in eval mode and restores the
+    training mode.
+    """
+    extents, _ = collect_extents(model, [{"input_ids": input_ids, "attention_mask": attention_mask}])
+    return summarize_extents(extents, model.config.kernel_size)
+
+
+def format_widths(summary: list[LayerWidths]) -> str:
+    """A markdown table of a width summary, for logs and model cards."""
+    rows = ["| layer | K | mean left | mean right | share of K used |", "|---:|---:|---:|---:|---:|"]
+    rows += [
+        f"| {w.stack} {w.layer} | {w.kernel_size} | {w.mean_left:.2f} | {w.mean_right:.2f} | {w.mean_fraction:.0%} |"
+        for w in summary
+    ]
+    return "\n".join(rows)
+
+
 def mean_width_fractions(extents: list[torch.Tensor], kernel_sizes: list[int]) -> list[float]:
     """Per layer, the mean of (left + right) / (K - 1) over tokens and heads: the share of the kernel in use."""
-    return [float(e.sum(-1).mean()) / max(k - 1, 1) for e, k in zip(extents, kernel_sizes)]
+    return [layer.mean_fraction for layer in summarize_extents(extents, kernel_sizes)]
+
+
+def head_means(extents: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The left and right extents of every token averaged over heads: two [L, N] tensors (L layers, N tokens)."""
+    grid = torch.stack([e.float().mean(dim=1) for e in extents])  # [L, N, 2]
+    return grid[..., 0], grid[..., 1]
 
 
 def token_classes(tokenizer, texts: list[list[str]], max_length: int) -> list[str]:
@@ -111,10 +186,11 @@ def extents_by_token_class(extents: list[torch.Tensor], classes: list[str]) -> d
     for name in TOKEN_CLASSES:
         rows = torch.tensor([c == name for c in classes])
         if rows.any():
+            means = [mean_extents(e[rows]) for e in extents]
             summary[name] = dict(
                 tokens=int(rows.sum()),
-                left=[float(e[rows, :, 0].mean()) for e in extents],
-                right=[float(e[rows, :, 1].mean()) for e in extents],
+                left=[left for left, _ in means],
+                right=[right for _, right in means],
             )
     return summary
 
@@ -183,7 +259,7 @@ def kept_taps(model, batches: list[dict]) -> list[float]:
     """
     from dynconv_nlp.layers.dynamic_conv import DynamicConv1d
 
-    encoder = model.get_encoder() if model.config.is_encoder_decoder else model
+    encoder = width_encoder(model)
     convs = [module for module in encoder.modules() if isinstance(module, DynamicConv1d)]
     counts = [[] for _ in convs]
     for conv, record in zip(convs, counts):

@@ -1,15 +1,17 @@
-"""Publishing a trained DynConv model: a summary of its learned widths, a model card, and the push.
+"""Publishing a trained DynConv model: a model card (with a summary of its learned widths), and the push.
 
 A pushed folder holds everything a user needs: weights and config, the tokenizer, the model's
 code (for ``trust_remote_code=True``) and the card. It goes up as one ``upload_folder`` commit, card
 included; ``model.push_to_hub`` would write its own README.md over the card.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+
+# The width summary is computed in dynconv_nlp.analysis, with every other summary of the learned widths;
+# the scripts call it as hub.summarize_widths and hub.format_widths, for the model card.
+from dynconv_nlp.analysis import LayerWidths, format_widths, summarize_widths  # noqa: F401
 
 # What a folder must hold before it is pushed: weights, config, tokenizer, card, and a DynConv model's code.
 REQUIRED_FILES = ("config.json", "model.safetensors", "README.md")
@@ -21,55 +23,6 @@ NOT_PUSHED = ["step_*/**", "epoch_*/**", "runs/**", ".tmp-*", ".tmp-*/**", ".old
 
 class HubError(RuntimeError):
     """A push that cannot happen or failed; the message is one line that says what to do."""
-
-
-@dataclass
-class LayerWidths:
-    """Mean learned extents of one conv layer over real tokens and heads, in taps."""
-
-    stack: str  # "encoder" or "decoder"
-    layer: int
-    kernel_size: int
-    mean_left: float
-    mean_right: float
-
-    @property
-    def mean_fraction(self) -> float:
-        """Mean (l + r) / (K - 1): the share of the kernel the layer uses."""
-        return (self.mean_left + self.mean_right) / max(self.kernel_size - 1, 1)
-
-
-@torch.no_grad()
-def summarize_widths(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[LayerWidths]:
-    """Mean left/right extents of every encoder layer over the real tokens of a batch [B, T].
-
-    Works with any DynConv encoder model (``DynConvModel`` and its heads, or the encoder of
-    ``DynConvForConditionalGeneration``).
-    """
-    encoder = model.get_encoder() if hasattr(model, "get_encoder") and model.config.is_encoder_decoder else model
-    was_training = model.training
-    model.eval()
-    outputs = encoder(input_ids=input_ids, attention_mask=attention_mask, output_widths=True)
-    model.train(was_training)
-    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-    weights = mask.to(torch.float32)[..., None]  # [B, T, 1], broadcast over heads
-    summary = []
-    for i, (widths, kernel_size) in enumerate(zip(outputs.widths, model.config.kernel_size)):
-        total = weights.sum() * widths.shape[2]
-        left = (widths[..., 0] * weights).sum() / total
-        right = (widths[..., 1] * weights).sum() / total
-        summary.append(LayerWidths("encoder", i, kernel_size, float(left), float(right)))
-    return summary
-
-
-def format_widths(summary: list[LayerWidths]) -> str:
-    """A markdown table of a width summary, for logs and model cards."""
-    rows = ["| layer | K | mean left | mean right | share of K used |", "|---:|---:|---:|---:|---:|"]
-    rows += [
-        f"| {w.stack} {w.layer} | {w.kernel_size} | {w.mean_left:.2f} | {w.mean_right:.2f} | {w.mean_fraction:.0%} |"
-        for w in summary
-    ]
-    return "\n".join(rows)
 
 
 def write_model_card(

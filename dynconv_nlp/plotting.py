@@ -10,22 +10,13 @@ from pathlib import Path
 
 import torch
 
+from dynconv_nlp.analysis import collect_extents, head_means, width_encoder
+
 # The tokenizer outputs the encoders read, passed as a training script passes them (token types included,
 # since a model fine-tuned with them adds their embedding); anything else a tokenizer returns is left out.
 _ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _encoder(model):
-    """The module whose ``output_widths`` gives the encoder layers' extents: the model, or its encoder."""
-    if getattr(model.config, "model_type", None) != "dynconv":
-        raise ValueError(
-            f"only DynConv models have learned widths to plot, got a {type(model).__name__} "
-            f"(model_type {getattr(model.config, 'model_type', None)!r})"
-        )
-    return model.get_encoder() if model.config.is_encoder_decoder else model
-
-
-@torch.no_grad()
 def width_grid(model, tokenizer, text: str, max_tokens: int = 40) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """The learned extents of every encoder layer for one text, averaged over heads.
 
@@ -37,18 +28,11 @@ def width_grid(model, tokenizer, text: str, max_tokens: int = 40) -> tuple[list[
         tokens: the T token strings, e.g. ``["[CLS]", "the", "cat", ..., "[SEP]"]``.
         left, right: [L, T] float32 on the CPU, extents in taps for L encoder layers.
     """
-    encoder = _encoder(model)
     encoding = tokenizer(text, truncation=True, max_length=max_tokens, return_tensors="pt")
-    inputs = {name: encoding[name].to(model.device) for name in _ENCODER_INPUTS if name in encoding}
-    was_training = model.training
-    model.eval()
-    try:
-        widths = encoder(**inputs, output_widths=True).widths  # L x [1, T, H, 2]
-    finally:
-        model.train(was_training)
-    grid = torch.stack([w[0].float().mean(dim=1) for w in widths]).cpu()  # [L, T, 2]
+    extents, _ = collect_extents(model, [{name: encoding[name] for name in _ENCODER_INPUTS if name in encoding}])
+    left, right = head_means(extents)  # one text, unpadded: every token is real
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
-    return tokens, grid[..., 0], grid[..., 1]
+    return tokens, left, right
 
 
 def plot_widths(model, tokenizer, texts: list[str], path, max_tokens: int = 40) -> Path:
@@ -73,7 +57,7 @@ def plot_widths(model, tokenizer, texts: list[str], path, max_tokens: int = 40) 
     """
     if not texts:
         raise ValueError("plot_widths needs at least one text")
-    _encoder(model)  # fail on a non-DynConv model before matplotlib is needed
+    width_encoder(model)  # fail on a non-DynConv model before matplotlib is needed
     try:
         from matplotlib.figure import Figure
     except ImportError as error:

@@ -1,14 +1,20 @@
 import pytest
 import torch
-from dynconv_testing import CORPUS, tiny_config
+from dynconv_testing import CORPUS, random_ids, tiny_config
 
-from dynconv_nlp import DynConvForSequenceClassification
+from dynconv_nlp import DynConvForConditionalGeneration, DynConvForSequenceClassification, hub, plotting
 from dynconv_nlp.analysis import (
+    LayerWidths,
     collect_extents,
     encode_batches,
     extents_by_token_class,
+    format_widths,
+    head_means,
     kept_taps,
+    mean_extents,
     mean_width_fractions,
+    summarize_extents,
+    summarize_widths,
     token_classes,
     word_class,
 )
@@ -107,3 +113,81 @@ def test_kept_taps_are_what_trimming_keeps(model, tokenizer):
 def test_a_fixed_width_model_keeps_every_tap(tokenizer):
     fixed = DynConvForSequenceClassification(tiny_config(vocab_size=len(tokenizer), width_mode="fixed"))
     assert kept_taps(fixed, encode_batches(tokenizer, [CORPUS[:2]], max_length=16)) == [3.0, 9.0]
+
+
+# The width summaries: one computation, which hub (model cards, training logs) and plotting use.
+
+
+def test_the_hub_and_the_plots_use_the_summaries_from_here():
+    assert hub.summarize_widths is summarize_widths and hub.format_widths is format_widths
+    assert hub.LayerWidths is LayerWidths
+    assert plotting.collect_extents is collect_extents and plotting.head_means is head_means
+
+
+def test_width_summary_by_hand():
+    # Two layers (K = 3 and 9), three tokens, two heads: left and right extents in taps.
+    extents = [
+        torch.tensor([[[1.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]]),
+        torch.tensor([[[4.0, 4.0], [4.0, 2.0]], [[2.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]]),
+    ]
+    summary = summarize_extents(extents, [3, 9])
+    assert summary == [LayerWidths("encoder", 0, 3, 4 / 6, 3 / 6), LayerWidths("encoder", 1, 9, 10 / 6, 9 / 6)]
+    assert [w.mean_fraction for w in summary] == pytest.approx([(4 + 3) / 6 / 2, (10 + 9) / 6 / 8])
+    assert mean_width_fractions(extents, [3, 9]) == [w.mean_fraction for w in summary]
+    assert mean_extents(extents[1][:1]) == (4.0, 3.0)
+    assert format_widths(summary).splitlines()[2:] == [
+        "| encoder 0 | 3 | 0.67 | 0.50 | 58% |",
+        "| encoder 1 | 9 | 1.67 | 1.50 | 40% |",
+    ]
+    left, right = head_means(extents)
+    torch.testing.assert_close(left, torch.tensor([[0.5, 0.5, 1.0], [4.0, 1.0, 0.0]]))
+    torch.testing.assert_close(right, torch.tensor([[0.5, 1.0, 0.0], [3.0, 1.0, 0.5]]))
+
+
+def test_width_summary_of_a_padded_batch_is_over_its_real_tokens_only():
+    torch.manual_seed(0)
+    model = DynConvForSequenceClassification(tiny_config(num_labels=2)).train()
+    ids = random_ids(3, 12)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    mask[2, 9:] = 0
+    summary = summarize_widths(model, ids, mask)
+    assert model.training  # back in training mode; the widths were taken in eval mode
+
+    # By hand: every sequence alone, unpadded, and the mean over its tokens and heads.
+    model.eval()
+    with torch.no_grad():
+        alone = [model(ids[i : i + 1, :length], output_widths=True).widths for i, length in enumerate([12, 5, 9])]
+    for layer, kernel_size in enumerate([3, 9]):
+        real = torch.cat([widths[layer][0] for widths in alone]).double()  # [26 tokens, H, 2]
+        assert len(real) == 26 and summary[layer].kernel_size == kernel_size
+        assert summary[layer].mean_left == pytest.approx(real[..., 0].mean().item(), rel=1e-5)
+        assert summary[layer].mean_right == pytest.approx(real[..., 1].mean().item(), rel=1e-5)
+        assert summary[layer].mean_fraction == pytest.approx(real.sum(-1).mean().item() / (kernel_size - 1), rel=1e-5)
+
+    # Other ids under the padding change nothing; the same batch without its mask does.
+    other = ids.clone()
+    other[mask == 0] = 7
+    assert summarize_widths(model, other, mask) == summary
+    assert summarize_widths(model, ids) != summary
+    assert summarize_widths(model, ids) == summarize_widths(model, ids, torch.ones_like(ids))
+
+
+def test_width_summary_of_an_encoder_decoder_is_its_encoders():
+    torch.manual_seed(0)
+    model = DynConvForConditionalGeneration(tiny_config())
+    ids = random_ids(2, 6)
+    summary = summarize_widths(model, ids)
+    extents, _ = collect_extents(model, [{"input_ids": ids}])
+    assert summary == summarize_extents(extents, [3, 9])
+    assert len(extents[0]) == 12
+
+
+def test_width_summary_needs_a_dynconv_model_and_real_tokens():
+    from transformers import BertConfig, BertModel
+
+    bert = BertModel(BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=1, num_attention_heads=2))
+    with pytest.raises(ValueError, match="only DynConv models have learned widths, got a BertModel"):
+        summarize_widths(bert, random_ids(1, 4))
+    with pytest.raises(ValueError, match="no real tokens"):
+        summarize_extents([torch.zeros(0, 4, 2)], [3])
