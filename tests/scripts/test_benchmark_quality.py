@@ -8,7 +8,10 @@ from transformers import BertConfig
 from dynconv_nlp.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
+# The real GLUE files, for the tests that train or check real numbers (they skip without them); the others
+# use tiny_glue_dir (conftest.py), a few rows in GLUE's layout, and run on a machine without ../shared.
 GLUE_DIR = ROOT.parent / "shared" / "data" / "glue"
+needs_glue = pytest.mark.skipif(not GLUE_DIR.is_dir(), reason=f"the GLUE files are not at {GLUE_DIR} (../shared/data/glue)")
 TINY = ["--max_train_samples", "64", "--max_eval_samples", "48", "--max_length", "32", "--vocab_size", "300"]
 
 
@@ -58,8 +61,8 @@ def test_sizes_more_than_five_percent_apart_are_refused(quality):
         quality.check_params({"adaptive": 100, "transformer": 106}, "adaptive")
 
 
-def test_every_model_gets_the_same_budget(quality, load_script, tmp_path):
-    args = quality.parse_args(["--glue_dir", str(GLUE_DIR), "--tasks", "sst2", "rte", "--seeds", "1", "2"])
+def test_every_model_gets_the_same_budget(quality, load_script, tmp_path, tiny_glue_dir):
+    args = quality.parse_args(["--glue_dir", str(tiny_glue_dir), "--tasks", "sst2", "rte", "--seeds", "1", "2"])
     quality.write_encoder_configs(ROOT / "configs/models/small.json", tmp_path)
     runs = quality.plan_runs(args, tmp_path)
     assert len(runs) == 2 * 2 * 4
@@ -82,13 +85,13 @@ def test_every_model_gets_the_same_budget(quality, load_script, tmp_path):
         options = ("--config_name", "--seed", "--output_dir", "--learning_rate")
         stripped = {tuple(_without(cmd, *options)) for cmd in commands.values()}
         assert len(stripped) == 1  # only the model, its learning rate, seed and folder differ
-    data = run_glue.load_classification_data("rte", str(GLUE_DIR))
+    data = run_glue.load_classification_data("rte", str(tiny_glue_dir))
     for run in runs[:4]:  # every model's config loads in run_glue, BERT's included
         assert run_glue.load_config(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
 
 
-def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_so(quality, tmp_path):
-    argv = ["--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--seeds", "1"]
+def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_so(quality, tmp_path, tiny_glue_dir):
+    argv = ["--glue_dir", str(tiny_glue_dir), "--tasks", "rte", "--seeds", "1"]
     quality.write_encoder_configs(ROOT / "configs/models/small.json", tmp_path)
     default = {r.model: r for r in quality.plan_runs(quality.parse_args(argv), tmp_path)}
     same = {r.model: r for r in quality.plan_runs(quality.parse_args(argv + ["--model_learning_rates"]), tmp_path)}
@@ -171,7 +174,14 @@ def test_tables_average_over_seeds_and_check_the_targets(quality):
     assert "majority class" not in quality.glue_markdown(results, params, list(quality.MODELS), ["sst2", "rte"], {})
 
 
-@pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="needs ../shared/data/glue")
+def test_the_majority_class_scores_of_a_tiny_glue(quality, tiny_glue_dir):
+    scores = {task: quality.majority_class_score(tiny_glue_dir, task) for task in quality.GLUE_TASKS}
+    # Train majorities: SST-2 1 (dev 3 of 4), RTE entailment (dev 1 of 3), MRPC 1 (dev 3 of 4, F1 6/7);
+    # a constant has no correlation with CoLA's labels, nor (counted as 0) with STS-B's scores.
+    assert scores == pytest.approx(dict(sst2=3 / 4, rte=1 / 3, mrpc=(3 / 4 + 6 / 7) / 2, cola=0.0, stsb=0.0))
+
+
+@needs_glue
 def test_the_majority_class_row_scores_a_model_that_ignores_its_input(quality):
     scores = {task: quality.majority_class_score(GLUE_DIR, task) for task in ["sst2", "cola", "mrpc", "stsb", "rte"]}
     # SST-2 train is 56% positive and dev 444 / 872 positive; MRPC dev is 68.4% paraphrases (F1 0.812);
@@ -211,14 +221,14 @@ def test_translation_table_and_targets(quality):
     assert "DynConv >= Transformer: 39.20 vs 40.00, NOT met" in text
 
 
-def test_bad_arguments_stop_with_one_line(quality, capsys, tmp_path):
+def test_bad_arguments_stop_with_one_line(quality, capsys, tmp_path, tiny_glue_dir):
     for argv, message in (
         (["--tasks", "rte"], "pass --glue_dir"),
         (["--glue_dir", str(tmp_path / "none")], "is not a folder"),
-        (["--glue_dir", str(GLUE_DIR), "--jobs", "0"], "at least 1"),
+        (["--glue_dir", str(tiny_glue_dir), "--jobs", "0"], "at least 1"),
         (["--tasks"], "nothing to run"),
-        (["--glue_dir", str(GLUE_DIR), "--model_learning_rates", "bert=1e-4"], "expected MODEL=LR"),
-        (["--glue_dir", str(GLUE_DIR), "--model_learning_rates", "transformer=fast"], "expected MODEL=LR"),
+        (["--glue_dir", str(tiny_glue_dir), "--model_learning_rates", "bert=1e-4"], "expected MODEL=LR"),
+        (["--glue_dir", str(tiny_glue_dir), "--model_learning_rates", "transformer=fast"], "expected MODEL=LR"),
     ):
         with pytest.raises(SystemExit) as stop:
             quality.main(argv + ["--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work")])
@@ -227,7 +237,7 @@ def test_bad_arguments_stop_with_one_line(quality, capsys, tmp_path):
         assert message in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.skipif(not GLUE_DIR.is_dir(), reason="needs ../shared/data/glue")
+@needs_glue
 def test_real_runs_record_results_and_are_skipped_when_done(quality, tmp_path, capsys):
     argv = [
         "--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--models", "light", "--seeds", "1",
@@ -269,8 +279,8 @@ def test_a_missing_correlation_is_nan_not_a_crash(quality):
     assert "| fixed | 1.00M | nan (1) |" in text
 
 
-def _planned(quality, tmp_path, run_args=""):
-    argv = ["--glue_dir", str(GLUE_DIR), "--tasks", "rte", "--models", "light", "--seeds", "1"]
+def _planned(quality, tmp_path, glue_dir, run_args=""):
+    argv = ["--glue_dir", str(glue_dir), "--tasks", "rte", "--models", "light", "--seeds", "1"]
     argv += ["--output_dir", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"), "--run_args", run_args]
     args = quality.parse_args(argv)
     (tmp_path / "work/configs").mkdir(parents=True)
@@ -279,8 +289,8 @@ def _planned(quality, tmp_path, run_args=""):
     return args, quality.plan_runs(args, tmp_path / "work/configs")[0]
 
 
-def test_a_result_made_with_other_settings_is_refused(quality, tmp_path, capsys):
-    args, run = _planned(quality, tmp_path, run_args="--max_train_samples 64")
+def test_a_result_made_with_other_settings_is_refused(quality, tmp_path, capsys, tiny_glue_dir):
+    args, run = _planned(quality, tmp_path, tiny_glue_dir, run_args="--max_train_samples 64")
     (tmp_path / "out/runs").mkdir(parents=True)
     (tmp_path / "out/runs" / f"{run.name}.json").write_text(
         json.dumps(dict(fingerprint=run.fingerprint([]), score=0.5))
@@ -289,8 +299,8 @@ def test_a_result_made_with_other_settings_is_refused(quality, tmp_path, capsys)
     assert "made with other settings" in capsys.readouterr().out
 
 
-def test_a_finished_run_is_recorded_without_training_again(quality, tmp_path, monkeypatch):
-    args, run = _planned(quality, tmp_path)
+def test_a_finished_run_is_recorded_without_training_again(quality, tmp_path, monkeypatch, tiny_glue_dir):
+    args, run = _planned(quality, tmp_path, tiny_glue_dir)
     run_dir = tmp_path / "work" / run.name
     run_dir.mkdir()
     config = quality.AutoConfig.from_pretrained(tmp_path / "work/configs/light.json")
