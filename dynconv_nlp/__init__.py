@@ -12,6 +12,7 @@ from .models import (
     DynConvForTokenClassification,
     DynConvModel,
     DynConvPreTrainedModel,
+    DynConvSeq2SeqModel,
 )
 from .ops import BACKENDS, dynamic_conv1d
 
@@ -28,6 +29,7 @@ __all__ = [
     "DynConvForTokenClassification",
     "DynConvModel",
     "DynConvPreTrainedModel",
+    "DynConvSeq2SeqModel",
     "DynamicConv1d",
     "__version__",
     "dynamic_conv1d",

@@ -328,7 +328,7 @@ def generate(model, source: torch.Tensor, new_tokens: int, **kwargs):
 
 def decoder_of(model) -> torch.nn.Module:
     """The module that runs the decoder layers once per generate() step."""
-    return model.decoder if isinstance(model, DynConvForConditionalGeneration) else model.get_decoder()
+    return model.get_decoder()
 
 
 def check_cache(model, source: torch.Tensor, new_tokens: int = 8) -> dict:

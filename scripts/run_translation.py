@@ -15,55 +15,38 @@ Data: ``--train_file`` / ``--validation_file`` / ``--test_file`` are JSON-lines 
 """
 
 import argparse
-import math
-import sys
-import time
 from pathlib import Path
 
 import datasets
-import sacrebleu
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import (
-    is_tensorboard_available,
-    is_trackio_available,
-    set_seed,
-)
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, get_scheduler
+from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq
 
 import dynconv_nlp  # noqa: F401  registers the DynConv classes with the Auto classes
 from dynconv_nlp import hub
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors, parse_args_with_config_file
 from dynconv_nlp.data.batching import TokenBatchSampler
 from dynconv_nlp.data.tokenizer import train_tokenizer
 from dynconv_nlp.data.translation import load_translation_split
-from dynconv_nlp.training import (
-    ArgumentParser,
-    StopOnSignal,
-    TrainingProgress,
-    UsageError,
-    exit_on_expected_errors,
-    optimizer_groups,
-    parse_args_with_config_file,
-    skip_nonfinite_loss,
-    stop_if_requested,
-)
+from dynconv_nlp.errors import UsageError
+from dynconv_nlp.metrics import translation_metrics
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
-from dynconv_nlp.training.loading import (
-    first_line,
-    from_pretrained,
-    load_checkpoint,
-    one_line_load_errors,
-    tokenizer_from_pretrained,
-)
-from dynconv_nlp.training.outputs import save_checkpoint, save_model, write_results
+from dynconv_nlp.training.loading import first_line, from_pretrained, load_config, load_or_train_tokenizer
+from dynconv_nlp.training.loop import fit
+from dynconv_nlp.training.options import Recipe, add_training_options, check_training_options, require_positive
+from dynconv_nlp.training.outputs import push_output_dir, save_model, write_results
 from dynconv_nlp.training.provenance import write_run_info
-from dynconv_nlp.training.setup import create_accelerator, resolve_resume
+from dynconv_nlp.training.setup import start_run
 
 logger = get_logger(__name__)
+
+# fairseq's learning rate for DynamicConv and Transformers on IWSLT; the inverse-sqrt schedule decays
+# from the end of the warm-up, so the warm-up is a larger share than for a linear schedule.
+FROM_SCRATCH = Recipe(learning_rate=5e-4, warmup_ratio=0.1)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -76,62 +59,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument("--test_file")
     data.add_argument("--source_lang", required=True)
     data.add_argument("--target_lang", required=True)
+    data.add_argument("--source_prefix", help='put before every source, as T5 expects: "translate German to English: "')
     data.add_argument("--encoding", default="utf-8")
     data.add_argument("--max_source_length", type=int, default=128, help="longer sources are truncated")
-    data.add_argument("--max_target_length", type=int, default=128, help="longer targets are truncated")
+    data.add_argument("--max_target_length", type=int, default=128, help="longer training targets are truncated")
+    data.add_argument("--val_max_target_length", type=int,
+                      help="longer validation and test targets are truncated (default: --max_target_length)")
+    data.add_argument("--pad_to_max_length", action="store_true",
+                      help="pad sources and targets to their maximum lengths (fixed shapes), not to each batch's longest")
     data.add_argument("--max_train_samples", type=int)
     data.add_argument("--max_eval_samples", type=int)
     data.add_argument("--max_predict_samples", type=int)
 
-    model = parser.add_argument_group("model and tokenizer")
-    model.add_argument("--model_name_or_path", help="a seq2seq checkpoint to fine-tune")
-    model.add_argument("--config_name", help="a config to train from scratch, e.g. configs/models/small.json")
-    model.add_argument("--config_overrides", help='e.g. "width_penalty_coef=0.01,hidden_dropout_prob=0.3"')
-    model.add_argument("--tokenizer_name", help="default: the model's; for a new model, a joint one trained on the data")
-    model.add_argument("--tokenizer_type", choices=("bpe", "unigram"), default="bpe")
-    model.add_argument("--vocab_size", type=int, default=8000, help="size of the joint source+target tokenizer")
-    model.add_argument("--trust_remote_code", action="store_true")
-
-    train = parser.add_argument_group("training")
-    train.add_argument("--max_tokens", type=int, help="batches of at most this many tokens (as fairseq); else by size")
-    train.add_argument("--per_device_train_batch_size", type=int, default=32)
-    train.add_argument("--per_device_eval_batch_size", type=int, default=64)
-    train.add_argument("--learning_rate", type=float, default=5e-4)
-    train.add_argument("--weight_decay", type=float, default=0.0)
-    train.add_argument("--adam_beta2", type=float, default=0.98)
-    train.add_argument("--num_train_epochs", type=int, default=10)
-    train.add_argument("--max_train_steps", type=int, help="overrides --num_train_epochs")
-    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    train.add_argument("--lr_scheduler_type", choices=("inverse_sqrt", "linear", "cosine", "constant_with_warmup"),
-                       default="inverse_sqrt")
-    train.add_argument("--num_warmup_steps", type=int, default=1000)
-    train.add_argument("--label_smoothing", type=float, default=0.1)
-    train.add_argument("--max_grad_norm", type=float, default=0.0, help="0 turns clipping off")
-    train.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"))
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--skip_nonfinite_loss", action="store_true", help="leave out batches whose loss is NaN or inf, instead of stopping")
+    groups = add_training_options(parser)
+    groups.model.add_argument("--tokenizer_type", choices=("bpe", "unigram"), default="bpe")
+    groups.model.add_argument("--vocab_size", type=int, default=8000, help="size of the joint source+target tokenizer")
+    groups.training.add_argument("--max_tokens", type=int, help="batches of at most this many tokens (as fairseq); else by size")
+    groups.training.add_argument("--label_smoothing", type=float, default=0.1)
+    groups.outputs.add_argument("--average_last_checkpoints", type=int, help="end with the mean weights of the last N checkpoints")
+    groups.outputs.add_argument("--predict_file", help="write the test translations here, one per line")
+    parser.set_defaults(adam_beta2=0.98, num_train_epochs=10, lr_scheduler_type="inverse_sqrt", max_grad_norm=0.0)
 
     gen = parser.add_argument_group("generation")
     gen.add_argument("--num_beams", type=int, default=5)
     gen.add_argument("--length_penalty", type=float, default=1.0)
-    gen.add_argument("--generation_max_length", type=int, default=128, help="the most tokens a translation gets")
-
-    out = parser.add_argument_group("outputs")
-    out.add_argument("--output_dir", required=True)
-    out.add_argument("--overwrite_output_dir", action="store_true")
-    out.add_argument("--checkpointing_steps", help='save the training state every N steps, or "epoch"')
-    out.add_argument("--resume_from_checkpoint", help='a step_N / epoch_N folder, or "latest" in --output_dir')
-    out.add_argument("--average_last_checkpoints", type=int, help="end with the mean weights of the last N checkpoints")
-    out.add_argument("--predict_file", help="write the test translations here, one per line")
-    out.add_argument("--with_tracking", action="store_true")
-    out.add_argument("--report_to", choices=("tensorboard", "trackio", "all", "none"), default="tensorboard")
-    out.add_argument("--push_to_hub", action="store_true")
-    out.add_argument("--hub_model_id")
-    out.add_argument("--hub_token")
+    gen.add_argument("--generation_max_length", type=int, help="the most tokens a translation gets (default: --val_max_target_length)")
     args = parse_args_with_config_file(parser, argv)
 
-    if bool(args.model_name_or_path) == bool(args.config_name):
-        raise UsageError("pass --model_name_or_path (fine-tune) or --config_name (train from scratch), one of them")
+    check_training_options(args, argv, FROM_SCRATCH)
     if bool(args.dataset_name) == bool(args.train_file):
         raise UsageError("pass --dataset_name (the Hub) or --train_file (local data), one of them")
     if args.train_file and not args.validation_file:
@@ -142,28 +97,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError("--predict_file needs test data: --test_file, or a --dataset_name with a test split")
     if args.average_last_checkpoints is not None and not args.checkpointing_steps:
         raise UsageError("--average_last_checkpoints needs checkpoints: add --checkpointing_steps epoch (or N)")
-    if args.push_to_hub and not args.hub_model_id:
-        raise UsageError("--push_to_hub needs --hub_model_id")
-    steps = args.checkpointing_steps
-    if steps is not None and steps != "epoch" and not (steps.isdigit() and int(steps) > 0):
-        raise UsageError(f'--checkpointing_steps must be a number of steps (1 or more) or "epoch", got {steps!r}')
-    for name in ("max_tokens", "per_device_train_batch_size", "per_device_eval_batch_size", "num_train_epochs",
-                 "max_train_steps", "gradient_accumulation_steps", "num_beams", "average_last_checkpoints",
-                 "max_train_samples", "max_eval_samples", "max_predict_samples"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be 1 or more, got {getattr(args, name)}")
-    if args.with_tracking and args.report_to in ("tensorboard", "trackio"):
-        available = is_tensorboard_available if args.report_to == "tensorboard" else is_trackio_available
-        if not available():
-            raise UsageError(f"--report_to {args.report_to} needs the {args.report_to} package: pip install {args.report_to}")
-    for name in ("max_source_length", "max_target_length", "generation_max_length", "vocab_size"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be 1 or more, got {getattr(args, name)}")
+    args.val_max_target_length = args.val_max_target_length or args.max_target_length
+    args.generation_max_length = args.generation_max_length or args.val_max_target_length
+    require_positive(args, ("max_tokens", "num_beams", "average_last_checkpoints", "max_train_samples", "max_eval_samples",
+                            "max_predict_samples", "max_source_length", "max_target_length", "val_max_target_length",
+                            "generation_max_length", "vocab_size"))
     if not 0 <= args.label_smoothing < 1:
         raise UsageError(f"--label_smoothing must be in [0, 1), got {args.label_smoothing}")
-    if args.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise UsageError("--mixed_precision fp16 needs a GPU; on a CPU use --mixed_precision bf16 or no")
-    args.output_dir = Path(args.output_dir)
     return args
 
 
@@ -193,32 +133,16 @@ def load_data(args) -> datasets.DatasetDict:
     )
 
 
-def load_config(args):
-    name = args.model_name_or_path or args.config_name
-    with one_line_load_errors(f"the config {name}"):
-        config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code)
-        if args.config_overrides:
-            config.update_from_string(args.config_overrides)
-            config.validate()  # update_from_string checks nothing
-    if not config.is_encoder_decoder and config.model_type != "dynconv":
-        raise UsageError(f"{name} is a {config.model_type} config, not an encoder-decoder for translation")
-    return config
-
-
 def load_tokenizer(args, splits: datasets.DatasetDict, accelerator: Accelerator):
     """The given tokenizer, the model's, or a joint source+target one trained on the training data."""
-    name = args.tokenizer_name or args.model_name_or_path
-    if name:
-        option = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
-        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code)
-    if not (args.resume_from_checkpoint and (args.output_dir / "tokenizer.json").is_file()) and accelerator.is_main_process:
+
+    def train():
         pairs = splits["train"]["translation"]
         texts = (pair[lang] for lang in (args.source_lang, args.target_lang) for pair in pairs)
         logger.info(f"training a joint {args.tokenizer_type} tokenizer of {args.vocab_size} tokens")
-        tokenizer = train_tokenizer(texts, args.vocab_size, args.tokenizer_type, lowercase=False, for_seq2seq=True)
-        tokenizer.save_pretrained(args.output_dir)
-    accelerator.wait_for_everyone()
-    return AutoTokenizer.from_pretrained(args.output_dir)
+        return train_tokenizer(texts, args.vocab_size, args.tokenizer_type, lowercase=False, for_seq2seq=True)
+
+    return load_or_train_tokenizer(args, accelerator, train)
 
 
 def build_model(args, config, tokenizer):
@@ -243,13 +167,20 @@ def build_model(args, config, tokenizer):
 def tokenize(args, splits, tokenizer, accelerator) -> tuple[dict[str, datasets.Dataset], dict[str, list[str]]]:
     """Every split as model inputs and labels, and each split's raw target sentences (the references)."""
     limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_predict_samples}
+    padding = "max_length" if args.pad_to_max_length else False
 
-    def encode(examples):
-        sources = [pair[args.source_lang] for pair in examples["translation"]]
-        targets = [pair[args.target_lang] for pair in examples["translation"]]
-        inputs = tokenizer(sources, max_length=args.max_source_length, truncation=True)
-        inputs["labels"] = tokenizer(text_target=targets, max_length=args.max_target_length, truncation=True)["input_ids"]
-        return inputs
+    def encoder_for(max_target_length: int):
+        def encode(examples):
+            sources = [(args.source_prefix or "") + pair[args.source_lang] for pair in examples["translation"]]
+            targets = [pair[args.target_lang] for pair in examples["translation"]]
+            inputs = tokenizer(sources, max_length=args.max_source_length, truncation=True, padding=padding)
+            labels = tokenizer(text_target=targets, max_length=max_target_length, truncation=True, padding=padding)["input_ids"]
+            if padding:  # padded targets are not predicted
+                labels = [[t if t != tokenizer.pad_token_id else -100 for t in label] for label in labels]
+            inputs["labels"] = labels
+            return inputs
+
+        return encode
 
     encoded, references = {}, {}
     with accelerator.main_process_first():
@@ -257,6 +188,7 @@ def tokenize(args, splits, tokenizer, accelerator) -> tuple[dict[str, datasets.D
             dataset = splits[split]
             if limits.get(split) is not None:
                 dataset = dataset.select(range(min(limits[split], len(dataset))))
+            encode = encoder_for(args.max_target_length if split == "train" else args.val_max_target_length)
             encoded[split] = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {split}")
             references[split] = [pair[args.target_lang] for pair in dataset["translation"]]
     return encoded, references
@@ -307,18 +239,6 @@ def translate(args, model, dataset, tokenizer, collate, accelerator) -> list[str
     return hypotheses
 
 
-def score(hypotheses: list[str], references: list[str], target_lang: str) -> dict:
-    """sacreBLEU BLEU and chrF of detokenized hypotheses against the raw references, with their signatures."""
-    bleu, chrf = sacrebleu.metrics.BLEU(trg_lang=target_lang), sacrebleu.metrics.CHRF()
-    bleu_score, chrf_score = bleu.corpus_score(hypotheses, [references]), chrf.corpus_score(hypotheses, [references])
-    return {
-        "bleu": round(bleu_score.score, 2),
-        "chrf": round(chrf_score.score, 2),
-        "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature()),
-    }
-
-
 @torch.no_grad()
 def validation_loss(model, dataloader, accelerator) -> float:
     """Mean cross-entropy (no smoothing) per target token over the validation split, each example once."""
@@ -352,16 +272,14 @@ def write_card(args, model, results: dict) -> None:
 @exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    tracking = args.with_tracking and args.report_to != "none"
-    accelerator = create_accelerator(args, tracking)
-    resolve_resume(args)
-    if args.push_to_hub and not (args.hub_token or hub.get_token()):
-        raise UsageError("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
-    accelerator.wait_for_everyone()
-    set_seed(args.seed)
+    accelerator, tracking = start_run(args)
 
+    # The task: data, tokenizer, model.
     splits = load_data(args)
     config = load_config(args)
+    if not config.is_encoder_decoder and config.model_type != "dynconv":
+        raise UsageError(f"{args.model_name_or_path or args.config_name} is a {config.model_type} config, "
+                         "not an encoder-decoder for translation")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, splits, accelerator)
     model = build_model(args, config, tokenizer)
@@ -372,96 +290,17 @@ def main(argv=None) -> dict:
     train_dataloader, token_sampler = train_dataloader_for(args, encoded["train"], collate)
     eval_dataloader = DataLoader(encoded["validation"], batch_size=args.per_device_eval_batch_size, collate_fn=collate)
 
-    betas = (0.9, args.adam_beta2)
-    optimizer = torch.optim.AdamW(optimizer_groups(model, args.weight_decay), lr=args.learning_rate, betas=betas)
-    model, optimizer, train_dataloader, eval_dataloader = accelerator.prepare(model, optimizer, train_dataloader, eval_dataloader)
-    steps_per_epoch = math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
-    max_train_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
-    num_epochs = math.ceil(max_train_steps / steps_per_epoch)
-    lr_scheduler = accelerator.prepare(get_scheduler(
-        args.lr_scheduler_type, optimizer,
-        num_warmup_steps=args.num_warmup_steps * accelerator.num_processes,
-        num_training_steps=max_train_steps * accelerator.num_processes,
-    ))
-    progress = TrainingProgress(num_processes=accelerator.num_processes)
+    # Train: the validation loss after every epoch; translating is left for the end.
     width_penalty_coef = getattr(config, "width_penalty_coef", 0.0)
-    if tracking:
-        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items() if k != "hub_token"}
-        accelerator.init_trackers("run_translation", hparams)
-    if args.resume_from_checkpoint:
-        load_checkpoint(accelerator, args.resume_from_checkpoint, progress)
-        if progress.num_processes != accelerator.num_processes:
-            raise UsageError(f"{args.resume_from_checkpoint} was saved by {progress.num_processes} processes; resume it with as many")
-        logger.info(f"resumed from {args.resume_from_checkpoint}: step {progress.completed_steps}, epoch {progress.epoch}")
-
-    logger.info(
-        f"{len(encoded['train'])} sentence pairs, {num_epochs} epochs, {max_train_steps} optimizer steps, "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters"
+    fitted = fit(
+        args, accelerator, model, train_dataloader,
+        loss=lambda model, batch: smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef),
+        evaluate=lambda model, loaders: {"eval_loss": validation_loss(model, loaders["validation"], accelerator)},
+        eval_dataloaders={"validation": eval_dataloader}, tracking=tracking, project="run_translation",
+        count_tokens=lambda batch: int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()),
+        batch_samplers=[token_sampler] if token_sampler is not None else [],
     )
-    bar = tqdm(range(max_train_steps), initial=progress.completed_steps, disable=not accelerator.is_local_main_process,
-               mininterval=0.1 if sys.stderr.isatty() else 30)
-    start, tokens_seen, recent_loss = time.perf_counter(), 0, None
-    with StopOnSignal(accelerator) as stop:
-        for epoch in range(progress.epoch, num_epochs):
-            model.train()
-            # The prepared loader re-seeds its sampler from its own epoch count when iterated; a resumed
-            # run iterated its first epoch through skip_first_batches, so that count must be set here.
-            train_dataloader.set_epoch(epoch)
-            if token_sampler is not None:  # wrapped out of the loader's reach when sharded over processes
-                token_sampler.set_epoch(epoch)
-            batches = train_dataloader
-            if progress.batches_in_epoch:
-                batches = accelerator.skip_first_batches(train_dataloader, progress.batches_in_epoch)
-            for batch in batches:
-                if progress.completed_steps >= max_train_steps:
-                    break
-                with accelerator.accumulate(model):
-                    loss = smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef)
-                    skipped = skip_nonfinite_loss(loss, progress, accelerator, args.skip_nonfinite_loss, args.output_dir)
-                    if not skipped:  # a skipped batch ending an accumulation drops that update
-                        accelerator.backward(loss)
-                        if accelerator.sync_gradients and args.max_grad_norm > 0:
-                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                        optimizer.step()
-                    lr_scheduler.step()
-                    optimizer.zero_grad()
-                progress.batches_in_epoch += 1
-                value = loss.item()
-                if not skipped:
-                    progress.epoch_loss_sum += value
-                    recent_loss = value if recent_loss is None else 0.98 * recent_loss + 0.02 * value
-                tokens_seen += int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()) * accelerator.num_processes
-                if not accelerator.sync_gradients:
-                    continue
-                progress.completed_steps += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{recent_loss:.3f}" if recent_loss is not None else "-", tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
-                if tracking:
-                    accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
-                if args.checkpointing_steps and args.checkpointing_steps.isdigit():
-                    if progress.completed_steps % int(args.checkpointing_steps) == 0:
-                        progress.checkpoints.append(f"step_{progress.completed_steps}")
-                        save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
-                stop_if_requested(stop, args.output_dir, progress)
-
-            loss_sum, batch_count = accelerator.reduce(
-                torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
-            ).tolist()
-            progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
-            metrics = {"train_loss": loss_sum / max(batch_count, 1), "eval_loss": validation_loss(model, eval_dataloader, accelerator)}
-            progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
-            logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            if tracking:
-                accelerator.log(metrics, step=progress.completed_steps)
-            if args.checkpointing_steps == "epoch":
-                progress.checkpoints.append(f"epoch_{epoch}")
-                save_checkpoint(accelerator, args.output_dir, progress.checkpoints[-1], progress)
-            stop_if_requested(stop, args.output_dir, progress)  # a signal during the evaluation
-            if progress.completed_steps >= max_train_steps:
-                break
-    train_seconds = time.perf_counter() - start
-    if tracking:
-        accelerator.end_training()
+    model, progress = fitted.model, fitted.progress
 
     if args.average_last_checkpoints:
         accelerator.wait_for_everyone()  # every checkpoint is written before anyone reads them
@@ -476,13 +315,13 @@ def main(argv=None) -> dict:
         logger.info(f"averaged the weights of {', '.join(p.name for p in paths)}")
     save_model(model, tokenizer, accelerator, args.output_dir)
 
-    results = {"steps": progress.completed_steps, "epochs": progress.epoch, "train_seconds": round(train_seconds, 1),
-               "train_samples": len(encoded["train"]), "history": progress.history}
+    results = {"steps": progress.completed_steps, "epochs": progress.epoch, "train_seconds": round(fitted.train_seconds, 1),
+               "train_samples": len(encoded["train"]), "recipe": fitted.recipe, "history": progress.history}
     hypotheses = translate(args, model, encoded["validation"], tokenizer, collate, accelerator)
-    results |= {f"eval_{k}": v for k, v in score(hypotheses, references["validation"], args.target_lang).items()}
+    results |= {f"eval_{k}": v for k, v in translation_metrics(hypotheses, references["validation"], args.target_lang).items()}
     if "test" in encoded:
         hypotheses = translate(args, model, encoded["test"], tokenizer, collate, accelerator)
-        results |= {f"test_{k}": v for k, v in score(hypotheses, references["test"], args.target_lang).items()}
+        results |= {f"test_{k}": v for k, v in translation_metrics(hypotheses, references["test"], args.target_lang).items()}
         if args.predict_file and accelerator.is_main_process:
             Path(args.predict_file).parent.mkdir(parents=True, exist_ok=True)
             Path(args.predict_file).write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
@@ -491,10 +330,7 @@ def main(argv=None) -> dict:
         write_results(args.output_dir, results)
         write_card(args, accelerator.unwrap_model(model), results)
         if args.push_to_hub:
-            try:
-                hub.push_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token)
-            except hub.HubError as error:
-                raise UsageError(str(error)) from None
+            push_output_dir(args)
     accelerator.wait_for_everyone()
     return results
 

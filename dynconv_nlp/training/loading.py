@@ -9,13 +9,14 @@ weights are safetensors, accelerate loads optimizer, scheduler and RNG states wi
 
 import json
 import pickle
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate import Accelerator
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors import SafetensorError
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..errors import UsageError
 from .progress import PROGRESS_FILE, TrainingProgress
@@ -75,3 +76,32 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: str | Path, progress: 
         accelerator.load_state(str(checkpoint))
         progress.load_state_dict(state)
     progress.restore_process_share(accelerator.process_index)
+
+
+def load_config(args, **kwargs):
+    """The config of ``--model_name_or_path`` or ``--config_name`` with ``--config_overrides``; one-line errors."""
+    name = args.model_name_or_path or args.config_name
+    option = "--model_name_or_path" if args.model_name_or_path else "--config_name"
+    with one_line_load_errors(f"the config of {option} {name}"):
+        config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **kwargs)
+        if args.config_overrides:
+            config.update_from_string(args.config_overrides)
+            config.validate()  # update_from_string checks nothing
+    return config
+
+
+def load_or_train_tokenizer(args, accelerator: Accelerator, train: Callable[[], PreTrainedTokenizerBase]):
+    """The tokenizer of ``--tokenizer_name`` or the checkpoint; for a new model, ``train()``'s, saved in ``--output_dir``.
+
+    The main process trains and saves it, the others load it; a resumed run loads the one it trained before.
+    """
+    name = args.tokenizer_name or args.model_name_or_path
+    if name:
+        option = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
+        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code,
+                                         use_fast=not args.use_slow_tokenizer)
+    resumed = args.resume_from_checkpoint and (Path(args.output_dir) / "tokenizer.json").is_file()
+    if not resumed and accelerator.is_main_process:
+        train().save_pretrained(args.output_dir)
+    accelerator.wait_for_everyone()
+    return AutoTokenizer.from_pretrained(args.output_dir)

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from .. import hub
+from ..errors import UsageError
 from .progress import PROGRESS_FILE
 
 logger = logging.getLogger(__name__)
@@ -100,3 +102,13 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 def write_results(output_dir: Path, results: dict) -> Path:
     return write_text_atomic(output_dir / "all_results.json", json.dumps(json_safe(results), indent=2) + "\n")
+
+
+def push_output_dir(args) -> str:
+    """Upload ``--output_dir`` (weights, tokenizer, code, card) to ``--hub_model_id``; a Hub error is a UsageError."""
+    try:
+        url = hub.push_to_hub(args.output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo)
+    except hub.HubError as error:
+        raise UsageError(str(error)) from None
+    logger.info(f"pushed {args.output_dir} to {url}")
+    return url

@@ -23,7 +23,7 @@ from .outputs import json_safe, write_text_atomic
 
 PACKAGES = (
     "dynconv_nlp", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy", "triton",
-    "sacrebleu", "scikit-learn", "scipy",
+    "sacrebleu", "scikit-learn", "scipy", "evaluate",
 )  # fmt: skip
 SECRET_OPTIONS = ("hub_token",)
 

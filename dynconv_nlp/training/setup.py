@@ -1,4 +1,4 @@
-"""The start every training script shares: the accelerator, logging, and which checkpoint to resume."""
+"""The start every training script shares: the accelerator, logging, which checkpoint to resume, the Hub token."""
 
 import logging
 from pathlib import Path
@@ -6,10 +6,27 @@ from pathlib import Path
 import datasets
 import transformers
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 
+from .. import hub
 from ..errors import UsageError
 from .progress import latest_checkpoint
+
+
+def start_run(args) -> tuple[Accelerator, bool]:
+    """The accelerator and whether trackers are on, once every check that needs no data has passed; seeds set.
+
+    Everything that can fail without touching the data (the resume folder, ``--output_dir``, a Hub
+    token for ``--push_to_hub``) fails here, before minutes of tokenizing and training.
+    """
+    tracking = args.with_tracking and args.report_to != "none"
+    accelerator = create_accelerator(args, tracking)
+    resolve_resume(args)
+    if args.push_to_hub and not (args.hub_token or hub.get_token()):
+        raise UsageError("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
+    accelerator.wait_for_everyone()  # every process checked before any writes
+    set_seed(args.seed)
+    return accelerator, tracking
 
 
 def create_accelerator(args, tracking: bool) -> Accelerator:

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +201,12 @@ def test_tensorboard_tracking_writes_events(run_glue):
     assert list(out.rglob("events.out.tfevents.*"))
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _launch_two_processes(tmp_path, *argv) -> dict:
     """run_glue.py under ``accelerate launch`` with 2 CPU processes; returns its all_results.json."""
     config = tmp_path / "tiny.json"
@@ -207,7 +214,9 @@ def _launch_two_processes(tmp_path, *argv) -> dict:
     script = Path(__file__).resolve().parents[2] / "scripts" / "run_glue.py"
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        # A free port of its own: accelerate's default (29500) may still be held by a run that just ended.
+        "--main_process_port", str(_free_port()), str(script),
         "--task_name", "negation_scope", "--config_name", str(config), "--vocab_size", "400",
         "--max_train_samples", "128", "--per_device_train_batch_size", "16", *argv,
     ]

@@ -121,7 +121,7 @@ def test_text_files_plain_gzip_and_columns(tmp_path):
     [
         (["--config_name", "x.json"], "pass --dataset_name (the Hub) or local text"),
         (["--config_name", "x.json", "--glue_tasks", "cola"], "--glue_dir and --glue_tasks go together"),
-        (["--train_file", "t.txt"], "pass --model_name_or_path (train further) or --config_name"),
+        (["--train_file", "t.txt"], "pass --model_name_or_path to fine-tune a model or --config_name"),
         (["--config_name", "x.json", "--train_file", "t.txt", "--mlm_probability", "1.5"], "--mlm_probability must be in (0, 1)"),
     ],
 )

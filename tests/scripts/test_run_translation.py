@@ -154,7 +154,7 @@ def test_a_marian_baseline_runs_through_the_same_script(run_translation, tmp_pat
         (["--config_name", "x.json"], "pass --dataset_name (the Hub) or --train_file (local data), one of them"),
         (["--config_name", "x.json", "--train_file", "t", "--validation_file", "v", "--average_last_checkpoints", "3"],
          "--average_last_checkpoints needs checkpoints"),
-        (["--train_file", "t", "--validation_file", "v"], "pass --model_name_or_path (fine-tune) or --config_name"),
+        (["--train_file", "t", "--validation_file", "v"], "pass --model_name_or_path to fine-tune a model or --config_name"),
     ],
 )
 def test_bad_command_lines(load_script, capsys, tmp_path, argv, message):
@@ -217,8 +217,9 @@ def test_a_transformer_baseline_from_its_config(run_translation, tmp_path):
 @needs_multi30k
 def test_scores_use_the_raw_references(run_translation, monkeypatch):
     scored = []
-    original = run_translation.script.score
-    monkeypatch.setattr(run_translation.script, "score", lambda h, r, lang: scored.append(r) or original(h, r, lang))
+    original = run_translation.script.translation_metrics
+    monkeypatch.setattr(run_translation.script, "translation_metrics",
+                        lambda h, r, lang: scored.append(r) or original(h, r, lang))
     run_translation("--num_train_epochs", "1", "--max_target_length", "4")  # labels cut to 4 tokens, references not
     raw = [p["en"] for p in load_translation_split(str(MULTI30K / "val"), "de", "en")["translation"][:16]]
     assert scored[0] == raw
