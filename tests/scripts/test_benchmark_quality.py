@@ -87,7 +87,7 @@ def test_every_model_gets_the_same_budget(quality, load_script, tmp_path, tiny_g
         assert len(stripped) == 1  # only the model, its learning rate, seed and folder differ
     data = run_glue.load_classification_data("rte", str(tiny_glue_dir))
     for run in runs[:4]:  # every model's config loads in run_glue, BERT's included
-        assert run_glue.load_config(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
+        assert run_glue.config_for_task(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
 
 
 def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_so(quality, tmp_path, tiny_glue_dir):
