@@ -6,8 +6,8 @@ loop nest that reads x and the taps once and writes y once, so the forward runs 
 floor. The backward is written the same way (:func:`windowed_sum_backward`) and compiled too.
 
 B, T and K are marked dynamic: one compilation serves every batch size, sequence length and
-trimmed kernel width (about 20 s on a 2-core CPU for forward and backward, once per process;
-inductor's on-disk cache shortens it in later processes). ``padding_l`` becomes dynamic after
+trimmed kernel width (seconds, once per process: the first call took 3.65 s on a 2-core CPU in
+benchmarks/ops_cpu/results.md; inductor's on-disk cache shortens it in later processes). ``padding_l`` becomes dynamic after
 its first change. C and H stay static, so the loops over channels are vectorised.
 Half-precision inputs are computed in float32.
 """

@@ -104,7 +104,8 @@ def select_backend(x: torch.Tensor, weight: torch.Tensor) -> str:
     """The backend ``"auto"`` runs: the fastest for a typical run, compile time included.
 
     * CUDA: triton, when it is installed.
-    * CPU, training (gradients wanted): ``compiled``. Its one compilation (about 20 s) is repaid
+    * CPU, training (gradients wanted): ``compiled``. Its one compilation (seconds: the first call
+      took 3.65 s in benchmarks/ops_cpu/results.md) is repaid
       after a few hundred calls, a few dozen steps of a model, and a training run makes thousands.
     * CPU otherwise (inference, evaluation): the eager paths, which start at once: ``band``,
       or ``shift`` for small kernels, where the band matrices would be mostly padding.
