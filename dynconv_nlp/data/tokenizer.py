@@ -21,8 +21,9 @@ the number of threads changes it), and
   dropped the scores ``m, m + 1e-4, m + 2e-4, ...`` (``m`` the lowest) in hash-set order, and orders
   pieces of equal score by it. Here the scores are rounded to ``UNIGRAM_SCORE_DECIMALS`` decimals,
   those characters share their scores out in character order, and pieces are ordered by score, then
-  text. What is left to chance: a score within ~1e-10 of a rounding boundary (~1e-5 per score), or a
-  pruning decision between pieces whose losses tie to the last bits (none seen on GLUE or Multi30k).
+  text. What is left to chance: a score that lies within its run-to-run noise of a rounding boundary
+  (on Multi30k at 8000 pieces the differences add up to ~6e-10, a chance of ~1e-4 a training), or a
+  pruning decision between pieces whose losses tie to the last bits (none seen on SST-2 or Multi30k).
 - Byte-level BPE is deterministic as it is: its initial alphabet is sorted and it has no prefix.
 """
 
