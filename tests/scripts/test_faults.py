@@ -24,7 +24,7 @@ TINY_MODEL = {
 
 @pytest.fixture(scope="module")
 def saved_tokenizer(tmp_path_factory):
-    """One tokenizer for every run: training one is not deterministic (huggingface/tokenizers#1794)."""
+    """One tokenizer for every run, trained once (each run would train the same one again)."""
     path = tmp_path_factory.mktemp("tokenizer")
     train_tokenizer(negation_scope_splits()["train"]["sentence"], vocab_size=300).save_pretrained(path)
     return path

@@ -69,7 +69,7 @@ def test_pretrains_and_the_encoder_carries_over_to_run_glue(run_mlm, load_script
 def test_sigterm_saves_a_checkpoint_and_the_resumed_run_ends_with_the_same_losses(run_mlm, tmp_path, monkeypatch):
     argv = ["--num_train_epochs", "2"]
     full, out = run_mlm(*argv, output_dir=tmp_path / "full")
-    shared = ["--tokenizer_name", str(out)]  # training a tokenizer is not deterministic (tokenizers#1794)
+    shared = ["--tokenizer_name", str(out)]  # trained once, by the full run; the other runs reuse it
     sigterm_at_optimizer_step(monkeypatch, 5)
     with pytest.raises(SystemExit) as exit_info:
         run_mlm(*argv, *shared, output_dir=tmp_path / "stopped")

@@ -116,7 +116,7 @@ def test_resumed_run_ends_with_the_same_scores(run_translation, tmp_path):
 def test_sigterm_saves_a_checkpoint_and_the_resumed_run_ends_with_the_same_scores(run_translation, tmp_path, monkeypatch):
     argv = ["--num_train_epochs", "2", "--max_tokens", "600"]
     full, out = run_translation(*argv, output_dir=tmp_path / "full")
-    shared = ["--tokenizer_name", str(out)]  # training a tokenizer is not deterministic (tokenizers#1794)
+    shared = ["--tokenizer_name", str(out)]  # trained once, by the full run; the other runs reuse it
     sigterm_at_optimizer_step(monkeypatch, 7)
     with pytest.raises(SystemExit) as exit_info:
         run_translation(*argv, *shared, output_dir=tmp_path / "stopped")
