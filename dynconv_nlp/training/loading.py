@@ -98,8 +98,7 @@ def load_or_train_tokenizer(args, accelerator: Accelerator, train: Callable[[], 
     name = args.tokenizer_name or args.model_name_or_path
     if name:
         option = "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path"
-        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code,
-                                         use_fast=not args.use_slow_tokenizer)
+        return tokenizer_from_pretrained(name, option, trust_remote_code=args.trust_remote_code)
     resumed = args.resume_from_checkpoint and (Path(args.output_dir) / "tokenizer.json").is_file()
     if not resumed and accelerator.is_main_process:
         train().save_pretrained(args.output_dir)

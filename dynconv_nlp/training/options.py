@@ -59,7 +59,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> OptionGroups:
     model.add_argument("--config_name", help="a config to train a new model from, e.g. configs/models/small.json")
     model.add_argument("--config_overrides", help='settings over the config, e.g. "width_penalty_coef=0.01,ramp=2"')
     model.add_argument("--tokenizer_name", help="default: the model's; for a new model, one trained on the data")
-    model.add_argument("--use_slow_tokenizer", action="store_true", help="the Python tokenizer instead of the Rust one")
+    # transformers 5 dropped the Python ("slow") tokenizers: AutoTokenizer ignores use_fast. The option
+    # of the official examples is kept so that a command carried over gets a reason, not "unrecognized".
+    model.add_argument("--use_slow_tokenizer", action="store_true", help="refused: transformers 5 has only fast tokenizers")
     model.add_argument("--trust_remote_code", action="store_true")
 
     training = parser.add_argument_group("training")
@@ -120,6 +122,8 @@ def check_training_options(args: argparse.Namespace, argv: list[str] | None, scr
         raise UsageError("pass --model_name_or_path (fine-tune) or --config_name (train from scratch), not both")
     if not args.model_name_or_path and not args.config_name:
         raise UsageError("pass --model_name_or_path to fine-tune a model or --config_name to train one from scratch")
+    if args.use_slow_tokenizer:
+        raise UsageError("--use_slow_tokenizer: transformers 5 has only the fast (Rust) tokenizers; leave the option out")
     if args.push_to_hub and not args.hub_model_id:
         raise UsageError("--push_to_hub needs --hub_model_id, e.g. --hub_model_id user/dynconv-small")
     steps = args.checkpointing_steps
