@@ -31,7 +31,7 @@ glue-seeds: install
 	    --output_dir outputs/negation_scope_seed$$seed --overwrite_output_dir || exit 1; \
 	done
 	$(BIN)/python scripts/collect_results.py outputs/negation_scope_seed42 outputs/negation_scope_seed1 \
-	  outputs/negation_scope_seed2 --metrics eval_accuracy test_accuracy train_seconds --output benchmarks/negation_scope/results.json
+	  outputs/negation_scope_seed2 --metrics eval_accuracy test_accuracy train_loss train_seconds --output benchmarks/negation_scope/results.json
 
 test: install
 	$(BIN)/python -m pytest -q
