@@ -67,10 +67,10 @@ def test_max_train_steps_stops_in_the_middle_of_an_epoch_and_still_evaluates(tmp
 
 
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
-    full_args = _args(tmp_path / "full", "--learning_rate", "0.05", "--num_train_epochs", "2", "--checkpointing_steps", "7")
+    options = ["--learning_rate", "0.05", "--num_train_epochs", "2", "--checkpointing_steps", "7"]
+    full_args = _args(tmp_path / "full", *options)
     full = _fit(full_args, start_run(full_args)[0])
-    resumed_args = _args(tmp_path / "full", "--learning_rate", "0.05", "--num_train_epochs", "2",
-                         "--checkpointing_steps", "7", "--resume_from_checkpoint", str(full_args.output_dir / "step_7"))
+    resumed_args = _args(tmp_path / "full", *options, "--resume_from_checkpoint", str(full_args.output_dir / "step_7"))
     resumed = _fit(resumed_args, start_run(resumed_args)[0])
     assert [h["train_loss"] for h in resumed.progress.history] == [h["train_loss"] for h in full.progress.history]
     assert torch.equal(resumed.model.weight, full.model.weight)
