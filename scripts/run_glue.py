@@ -191,7 +191,7 @@ def write_predictions(args, data: ClassificationData, split: str, predictions: t
 @exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    accelerator, tracking = start_run(args)
+    accelerator = start_run(args)
 
     # The task: data, tokenizer, model.
     data = load_classification_data(
@@ -234,7 +234,7 @@ def main(argv=None) -> dict:
     fitted = fit(
         args, accelerator, model, train_dataloader,
         loss=lambda model, batch: model(**batch).loss,  # DynConv's includes the width penalty the optimizer should see
-        evaluate=evaluate_splits, eval_dataloaders=eval_dataloaders, tracking=tracking, project="run_glue",
+        evaluate=evaluate_splits, eval_dataloaders=eval_dataloaders, project="run_glue",
         keep_best=KeepBest("eval_" + data.main_metric, tokenizer),
         epoch_logs=lambda model: log_widths(model, encoded[data.eval_splits[0]], collate, accelerator),
     )

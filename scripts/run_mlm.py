@@ -228,7 +228,7 @@ def evaluate(args, model, dataset, tokenizer, accelerator) -> dict:
 @exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    accelerator, tracking = start_run(args)
+    accelerator = start_run(args)
 
     # The task: text, tokenizer, model.
     splits = load_data(args)
@@ -255,7 +255,7 @@ def main(argv=None) -> dict:
         loss=lambda model, batch: model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                         labels=batch["labels"]).loss,
         evaluate=lambda model, loaders: evaluate(args, model, encoded["validation"], tokenizer, accelerator),
-        tracking=tracking, project="run_mlm",
+        project="run_mlm",
     )
     model, progress = fitted.model, fitted.progress
     save_model(model, tokenizer, accelerator, args.output_dir)

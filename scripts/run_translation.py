@@ -272,7 +272,7 @@ def write_card(args, model, results: dict) -> None:
 @exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    accelerator, tracking = start_run(args)
+    accelerator = start_run(args)
 
     # The task: data, tokenizer, model.
     splits = load_data(args)
@@ -296,7 +296,7 @@ def main(argv=None) -> dict:
         args, accelerator, model, train_dataloader,
         loss=lambda model, batch: smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef),
         evaluate=lambda model, loaders: {"eval_loss": validation_loss(model, loaders["validation"], accelerator)},
-        eval_dataloaders={"validation": eval_dataloader}, tracking=tracking, project="run_translation",
+        eval_dataloaders={"validation": eval_dataloader}, project="run_translation",
         count_tokens=lambda batch: int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()),
         batch_samplers=[token_sampler] if token_sampler is not None else [],
     )

@@ -45,7 +45,7 @@ def _fit(args, accelerator, **kwargs):
 
 def test_fit_trains_any_model_on_the_tasks_loss_and_evaluates_every_epoch(tmp_path):
     args = _args(tmp_path, "--learning_rate", "0.3", "--num_train_epochs", "4", "--checkpointing_steps", "epoch")
-    accelerator, _ = start_run(args)
+    accelerator = start_run(args)
     fitted = _fit(args, accelerator)
     history = fitted.progress.history
     assert [h["epoch"] for h in history] == [0, 1, 2, 3] and [h["step"] for h in history] == [10, 20, 30, 40]
@@ -60,7 +60,7 @@ def test_fit_trains_any_model_on_the_tasks_loss_and_evaluates_every_epoch(tmp_pa
 
 def test_max_train_steps_stops_in_the_middle_of_an_epoch_and_still_evaluates(tmp_path):
     args = _args(tmp_path, "--max_train_steps", "13")
-    accelerator, _ = start_run(args)
+    accelerator = start_run(args)
     fitted = _fit(args, accelerator)
     assert fitted.progress.completed_steps == 13 and fitted.max_train_steps == 13
     assert [(h["epoch"], h["step"]) for h in fitted.progress.history] == [(0, 10), (1, 13)]
@@ -69,27 +69,27 @@ def test_max_train_steps_stops_in_the_middle_of_an_epoch_and_still_evaluates(tmp
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     options = ["--learning_rate", "0.05", "--num_train_epochs", "2", "--checkpointing_steps", "7"]
     full_args = _args(tmp_path / "full", *options)
-    full = _fit(full_args, start_run(full_args)[0])
+    full = _fit(full_args, start_run(full_args))
     resumed_args = _args(tmp_path / "full", *options, "--resume_from_checkpoint", str(full_args.output_dir / "step_7"))
-    resumed = _fit(resumed_args, start_run(resumed_args)[0])
+    resumed = _fit(resumed_args, start_run(resumed_args))
     assert [h["train_loss"] for h in resumed.progress.history] == [h["train_loss"] for h in full.progress.history]
     assert torch.equal(resumed.model.weight, full.model.weight)
 
 
 def test_a_checkpoint_of_another_number_of_processes_is_refused(tmp_path):
     args = _args(tmp_path, "--num_train_epochs", "1", "--checkpointing_steps", "5")
-    _fit(args, start_run(args)[0])
+    _fit(args, start_run(args))
     progress_file = args.output_dir / "step_5" / "training_progress.json"
     progress_file.write_text(json.dumps(json.loads(progress_file.read_text()) | {"num_processes": 2}))
     resumed = _args(tmp_path, "--num_train_epochs", "1", "--resume_from_checkpoint", str(args.output_dir / "step_5"))
     with pytest.raises(UsageError, match=r"was saved by 2 processes; resume it with 2, not 1 \(its data position"):
-        _fit(resumed, start_run(resumed)[0])
+        _fit(resumed, start_run(resumed))
 
 
 def test_an_explicit_warm_up_longer_than_the_run_is_kept_and_warned_about(tmp_path, caplog):
     args = _args(tmp_path, "--num_train_epochs", "1", "--num_warmup_steps", "50")
     with caplog.at_level("WARNING"):
-        fitted = _fit(args, start_run(args)[0])
-    assert fitted.warmup_steps == 50
+        fitted = _fit(args, start_run(args))
+    assert fitted.recipe["num_warmup_steps"] == 50
     assert "the warm-up (50 steps) is longer than the run (10 steps)" in caplog.text
 

@@ -1,11 +1,11 @@
 """The training loop every script shares: one ``fit()`` that takes the task's loss and evaluation.
 
-    accelerator, tracking = start_run(args)                      # setup.py
+    accelerator = start_run(args)                                # setup.py
     ... the script's data, tokenizer, model, dataloaders ...
     fitted = fit(args, accelerator, model, train_dataloader,
                  loss=lambda model, batch: model(**batch).loss,
                  evaluate=lambda model, loaders: {"eval_accuracy": ...},
-                 eval_dataloaders={"validation": loader}, tracking=tracking, project="run_glue",
+                 eval_dataloaders={"validation": loader}, project="run_glue",
                  keep_best=KeepBest("eval_accuracy", tokenizer))
     fitted.model, fitted.progress.history, ...                   # what the script scores and saves
 
@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ from transformers import get_scheduler
 from ..errors import UsageError
 from .guard import StopOnSignal, skip_nonfinite_loss, stop_if_requested
 from .loading import load_checkpoint
-from .options import describe_recipe, warmup_steps
+from .options import describe_recipe, tracking_enabled, warmup_steps
 from .outputs import save_checkpoint, save_model
 from .progress import TrainingProgress, optimizer_groups
 
@@ -71,8 +71,7 @@ class Fitted:
     progress: TrainingProgress
     max_train_steps: int
     train_seconds: float
-    warmup_steps: int
-    recipe: dict = field(default_factory=dict)
+    recipe: dict  # learning rate, warm-up steps, schedule, and which of them were defaults
 
 
 def fit(
@@ -84,7 +83,6 @@ def fit(
     loss: LossFn,
     evaluate: EvaluateFn,
     eval_dataloaders: dict | None = None,
-    tracking: bool = False,
     project: str = "training",
     keep_best: KeepBest | None = None,
     count_tokens: Callable[[dict], int] = count_input_tokens,
@@ -97,7 +95,9 @@ def fit(
     returns the epoch's metrics (``eval_dataloaders`` prepared with the model, as DeepSpeed needs);
     ``epoch_logs(model)`` adds values for the trackers only. ``batch_samplers`` are samplers that
     accelerate cannot reach once it shards a loader (e.g. by token count), to be told the epoch.
+    Trackers (``project`` names the run) are on with ``--with_tracking``.
     """
+    tracking = tracking_enabled(args)
     # Optimizer and schedule; the number of updates is known once the data is split over processes.
     optimizer = torch.optim.AdamW(
         optimizer_groups(model, args.weight_decay), lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2)
@@ -198,7 +198,7 @@ def fit(
     bar.close()
     if tracking:
         accelerator.end_training()
-    return Fitted(model, eval_dataloaders, progress, max_train_steps, train_seconds, warmup, recipe)
+    return Fitted(model, eval_dataloaders, progress, max_train_steps, train_seconds, recipe)
 
 
 def resume(accelerator: Accelerator, checkpoint_dir: str, progress: TrainingProgress) -> None:

@@ -101,6 +101,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> OptionGroups:
     return OptionGroups(model, training, outputs)
 
 
+def tracking_enabled(args: argparse.Namespace) -> bool:
+    """Whether the run logs to trackers: ``--with_tracking`` and a ``--report_to`` other than none."""
+    return args.with_tracking and args.report_to != "none"
+
+
 def require_positive(args: argparse.Namespace, names) -> None:
     """Each of ``names`` that is set must be 1 or more."""
     for name in names:

@@ -10,31 +10,31 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 
 from .. import hub
 from ..errors import UsageError
+from .options import tracking_enabled
 from .progress import latest_checkpoint
 
 
-def start_run(args) -> tuple[Accelerator, bool]:
-    """The accelerator and whether trackers are on, once every check that needs no data has passed; seeds set.
+def start_run(args) -> Accelerator:
+    """The accelerator, once every check that needs no data has passed; seeds set.
 
     Everything that can fail without touching the data (the resume folder, ``--output_dir``, a Hub
     token for ``--push_to_hub``) fails here, before minutes of tokenizing and training.
     """
-    tracking = args.with_tracking and args.report_to != "none"
-    accelerator = create_accelerator(args, tracking)
+    accelerator = create_accelerator(args)
     resolve_resume(args)
     if args.push_to_hub and not (args.hub_token or hub.get_token()):
         raise UsageError("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
     accelerator.wait_for_everyone()  # every process checked before any writes
     set_seed(args.seed)
-    return accelerator, tracking
+    return accelerator
 
 
-def create_accelerator(args, tracking: bool) -> Accelerator:
+def create_accelerator(args) -> Accelerator:
     """An accelerator for ``args`` (accumulation, precision, tracker), and logging on every process."""
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=args.report_to if tracking else None,
+        log_with=args.report_to if tracking_enabled(args) else None,
         # Tracker logs go to output_dir/runs, which a push leaves out.
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=args.output_dir / "runs"),
         # Shuffling seeded by (seed, epoch): a resumed run sees the batches an uninterrupted run would.

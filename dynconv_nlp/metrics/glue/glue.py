@@ -86,9 +86,8 @@ def correlations(predictions, references) -> dict[str, float]:
 
 
 def scores(kind: str, predictions, references) -> dict[str, float]:
-    """The metrics of ``kind`` for ``predictions`` [N] against ``references`` [N]."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    """The metrics of ``kind`` for ``predictions`` [N] against ``references`` [N] (``evaluate`` has checked
+    that they are as many)."""
     if len(references) == 0:
         raise ValueError("no examples to score")
     if kind == "matthews":

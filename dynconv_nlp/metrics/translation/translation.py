@@ -56,11 +56,9 @@ def reference_streams(references) -> list[list[str]]:
 
 
 def scores(predictions, references, trg_lang: str = "") -> dict:
-    """BLEU and chrF of ``predictions`` against ``references`` (one string, or a list of them, each)."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    if len(references) == 0:
-        raise ValueError("no hypotheses to score")
+    """BLEU and chrF of ``predictions`` against ``references`` (one string, or a list of them, each;
+    ``evaluate`` has checked that there are as many of each, and at least one: it reads the features
+    off the first)."""
     predictions, streams = list(predictions), reference_streams(references)
     bleu, chrf = sacrebleu.metrics.BLEU(trg_lang=trg_lang), sacrebleu.metrics.CHRF()
     bleu_score, chrf_score = bleu.corpus_score(predictions, streams), chrf.corpus_score(predictions, streams)

@@ -887,11 +887,9 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
     custom_pipelines = CUSTOM_PIPELINES
 
     def __init__(self, config: DynConvConfig):
-        if config.decoder_layers < 1:
-            raise ValueError(f"DynConvForConditionalGeneration needs decoder_layers >= 1, got {config.decoder_layers}")
-        config.is_encoder_decoder = True
+        config.is_encoder_decoder = True  # before PreTrainedModel builds the generation config from it
         super().__init__(config)
-        self.model = DynConvSeq2SeqModel(config)
+        self.model = DynConvSeq2SeqModel(config)  # checks decoder_layers
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
