@@ -29,6 +29,10 @@ def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> 
     staging = output_dir / ".tmp-model"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)  # left by a process killed while saving
+        staging.mkdir()
+    # Every process's save_pretrained lists the folder (to clean old shards): it must exist before any
+    # of them starts, and stay until all have finished.
+    accelerator.wait_for_everyone()
     # get_state_dict gathers the full weights under FSDP and DeepSpeed ZeRO-3 (every process must call it).
     accelerator.unwrap_model(model).save_pretrained(
         staging,
@@ -36,6 +40,7 @@ def save_model(model, tokenizer, accelerator: Accelerator, output_dir: Path) -> 
         save_function=accelerator.save,
         state_dict=accelerator.get_state_dict(model),
     )
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         tokenizer.save_pretrained(staging)
         for path in sorted(staging.iterdir()):
