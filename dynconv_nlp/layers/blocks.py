@@ -14,7 +14,12 @@ from torch import nn
 
 from .dynamic_conv import DynamicConv1d
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu}
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's and some BERTs' approximation
+    "silu": F.silu,
+}
 
 
 @dataclass

@@ -167,8 +167,44 @@ def test_fixed_width_has_no_penalty_and_full_extents():
 
 def test_learned_positions_beyond_the_table_raise():
     model = _model(DynConvModel, position_embedding_type="learned", max_position_embeddings=8)
-    with pytest.raises(ValueError, match=r"position 10 is beyond max_position_embeddings = 8"):
+    with pytest.raises(ValueError, match=r"position 10 is beyond the 8 positions of the learned table"):
         model(random_ids(1, T))
+
+
+def test_clamped_positions_read_inputs_longer_than_the_table():
+    """Beyond the table every token takes its last row; tokens farther than the receptive field
+    (here 1 + 4 taps each side) from the end of the table are as in the input cut at the table."""
+    model = _model(DynConvModel, position_embedding_type="learned", max_position_embeddings=8, clamp_positions=True)
+    ids = random_ids(1, 3 * 8)
+    long = model(ids).last_hidden_state
+    cut = model(ids[:, :8]).last_hidden_state
+    assert long.shape == (1, 24, 16) and torch.isfinite(long).all()
+    torch.testing.assert_close(long[:, :8 - 5], cut[:, :8 - 5])
+    assert not torch.allclose(long[:, 7], cut[:, 7])  # the last table token sees the tokens after it
+
+
+def test_position_offset_reads_the_table_from_that_row():
+    """RoBERTa's tables start at pad_token_id + 1: the first token reads row 2."""
+    model = _model(DynConvModel, position_embedding_type="learned", max_position_embeddings=10, position_offset=2)
+    with torch.no_grad():
+        model.encoder.embeddings.position_embeddings.weight[:2] = float("nan")  # rows no token may read
+    assert torch.isfinite(model(random_ids(2, 8)).last_hidden_state).all()
+    with pytest.raises(ValueError, match="position 8 is beyond the 8 positions"):
+        model(random_ids(1, 9))
+
+
+def test_bert_style_embeddings_normalise_then_project_to_the_hidden_size():
+    """embedding_layer_norm: a layer norm on the summed embeddings; embedding_size != hidden_size (ELECTRA):
+    embeddings of that width, projected to the model's; the masked-LM head maps back to it."""
+    model = _model(DynConvForMaskedLM, embedding_size=8, embedding_layer_norm=True, scale_embedding=False)
+    embeddings = model.model.encoder.embeddings
+    assert model.model.embed_tokens.weight.shape[1] == 8 and embeddings.layer_norm.normalized_shape == (8,)
+    assert embeddings.project.in_features == 8 and embeddings.project.out_features == 16
+    assert model.lm_head.decoder.weight is model.model.embed_tokens.weight
+    out = model(random_ids(B, T), output_hidden_states=True)
+    assert out.logits.shape == (B, T, model.config.vocab_size)
+    with pytest.raises(ValueError, match="embedding_size .* must equal hidden_size"):
+        DynConvForConditionalGeneration(tiny_config(embedding_size=8))
 
 
 def test_return_dict_false_gives_a_tuple():

@@ -7,7 +7,7 @@ KERNEL_TYPES = ("dynamic", "light")
 WIDTH_MODES = ("adaptive", "fixed")
 POSITION_EMBEDDING_TYPES = ("none", "sinusoidal", "learned")
 CLASSIFIER_POOLINGS = ("mean", "first")
-ACTIVATIONS = ("relu", "gelu", "silu")
+ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
 
@@ -46,12 +46,19 @@ class DynConvConfig(PreTrainedConfig):
         glu: GLU input projection in each convolution sub-layer.
         weight_dropout: DropConnect probability on the normalised taps.
         conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
-        hidden_act: activation of the feed-forward layers.
+        hidden_act: activation of the feed-forward layers (``"gelu_new"``: GELU's tanh approximation).
         hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
         attention_probs_dropout_prob: dropout on the cross-attention probabilities.
         activation_dropout: dropout after the feed-forward activation.
         position_embedding_type: ``"none"``, ``"sinusoidal"`` or ``"learned"``.
         max_position_embeddings: positions a ``"learned"`` table holds.
+        position_offset: the table row of the first token (RoBERTa's tables start at pad_token_id + 1).
+        clamp_positions: tokens beyond a ``"learned"`` table take its last row instead of raising. The
+            convolutions see relative positions only, so a model whose table came from a Transformer
+            (see ``scripts/distill_to_dynconv.py``) can read inputs longer than the Transformer could.
+        embedding_size: width of the token, position and token-type embeddings (default
+            ``hidden_size``); a different width is projected to ``hidden_size``, as ELECTRA does.
+        embedding_layer_norm: a layer norm on the summed embeddings, as BERT (before the dropout).
         type_vocab_size: segment (token type) embeddings of the encoder, 0 for none.
         normalize_before: pre-norm blocks (and a final layer norm) instead of post-norm.
         scale_embedding: multiply token embeddings by sqrt(hidden_size), as fairseq.
@@ -98,6 +105,10 @@ class DynConvConfig(PreTrainedConfig):
     activation_dropout: float | int = 0.0
     position_embedding_type: str = "sinusoidal"
     max_position_embeddings: int = 1024
+    position_offset: int = 0
+    clamp_positions: bool = False
+    embedding_size: int | None = None
+    embedding_layer_norm: bool = False
     type_vocab_size: int = 2
     normalize_before: bool = False
     scale_embedding: bool = True
@@ -120,6 +131,8 @@ class DynConvConfig(PreTrainedConfig):
         # config says exactly what each layer has.
         self.kernel_size = _per_layer("kernel_size", self.kernel_size, self.encoder_layers)
         self.decoder_kernel_size = _per_layer("decoder_kernel_size", self.decoder_kernel_size, self.decoder_layers)
+        if self.embedding_size is None:
+            self.embedding_size = self.hidden_size
         if self.decoder_start_token_id is None:
             self.decoder_start_token_id = self.bos_token_id
         self.check_values()
@@ -131,7 +144,7 @@ class DynConvConfig(PreTrainedConfig):
 
     def check_values(self):
         """Raise ``ValueError`` naming the first setting that is out of range."""
-        for name in ("vocab_size", "hidden_size", "encoder_layers", "intermediate_size", "num_attention_heads"):
+        for name in ("vocab_size", "hidden_size", "encoder_layers", "intermediate_size", "num_attention_heads", "embedding_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.decoder_layers < 0:
@@ -171,6 +184,8 @@ class DynConvConfig(PreTrainedConfig):
             raise ValueError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
         if self.max_position_embeddings < 1:
             raise ValueError(f"max_position_embeddings must be >= 1, got {self.max_position_embeddings}")
+        if not 0 <= self.position_offset < self.max_position_embeddings:
+            raise ValueError(f"position_offset must be in [0, max_position_embeddings), got {self.position_offset}")
 
 
 def _per_layer(name: str, value, num_layers: int) -> list[int]:

@@ -176,18 +176,25 @@ def positions_from_mask(attention_mask: torch.Tensor | None, length: int, past_l
 
 
 class DynConvEmbeddings(nn.Module):
-    """Token embeddings [B, T, C] -> scaled, plus positions and token types, then dropout: [B, T, C]."""
+    """Token embeddings [B, T, E] -> scaled, plus positions and token types, then (BERT) a layer norm,
+    dropout and (ELECTRA, E != C) a projection: [B, T, C]."""
 
     def __init__(self, config: DynConvConfig, with_token_types: bool):
         super().__init__()
         self.position_embedding_type = config.position_embedding_type
-        self.max_positions = config.max_position_embeddings
-        self.scale = math.sqrt(config.hidden_size) if config.scale_embedding else 1.0
+        self.max_positions, self.position_offset = config.max_position_embeddings, config.position_offset
+        self.clamp_positions = config.clamp_positions
+        self.scale = math.sqrt(config.embedding_size) if config.scale_embedding else 1.0
         self.dropout = config.hidden_dropout_prob
+        size = config.embedding_size
         if config.position_embedding_type == "learned":
-            self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            self.position_embeddings = nn.Embedding(config.max_position_embeddings, size)
         if with_token_types and config.type_vocab_size > 0:
-            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, size)
+        if config.embedding_layer_norm:
+            self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        if size != config.hidden_size:
+            self.project = nn.Linear(size, config.hidden_size)
 
     def forward(
         self,
@@ -199,15 +206,26 @@ class DynConvEmbeddings(nn.Module):
         if self.position_embedding_type == "sinusoidal":
             x = x + sinusoidal_positions(position_ids, x.shape[-1]).to(x.dtype)
         elif self.position_embedding_type == "learned":
-            if position_ids.numel() and int(position_ids.max()) >= self.max_positions:
-                raise ValueError(
-                    f"position {int(position_ids.max())} is beyond max_position_embeddings = {self.max_positions}: "
-                    "truncate the inputs or use position_embedding_type='sinusoidal'"
-                )
-            x = x + self.position_embeddings(position_ids)
+            x = x + self.position_embeddings(self.table_rows(position_ids))
         if token_type_ids is not None and hasattr(self, "token_type_embeddings"):
             x = x + self.token_type_embeddings(token_type_ids)
-        return F.dropout(x, self.dropout, self.training)
+        if hasattr(self, "layer_norm"):
+            x = self.layer_norm(x)
+        x = F.dropout(x, self.dropout, self.training)
+        return self.project(x) if hasattr(self, "project") else x
+
+    def table_rows(self, position_ids: torch.Tensor) -> torch.Tensor:
+        """Rows of the learned table for positions [B, T]: offset, and clamped to the last with ``clamp_positions``."""
+        rows = position_ids + self.position_offset
+        if self.clamp_positions:
+            return rows.clamp_max(self.max_positions - 1)
+        if rows.numel() and int(rows.max()) >= self.max_positions:
+            raise ValueError(
+                f"position {int(position_ids.max())} is beyond the {self.max_positions - self.position_offset} "
+                "positions of the learned table: truncate the inputs, set clamp_positions=True (the convolutions "
+                "see relative positions) or use position_embedding_type='sinusoidal'"
+            )
+        return rows
 
 
 def _conv_options(config: DynConvConfig) -> dict:
@@ -384,7 +402,7 @@ class DynConvModel(DynConvPreTrainedModel):
 
     def __init__(self, config: DynConvConfig):
         super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
         self.encoder = DynConvEncoder(config)
         self.post_init()
 
@@ -564,13 +582,14 @@ class DynConvForTokenClassification(DynConvPreTrainedModel):
 
 
 class DynConvLMHead(nn.Module):
-    """[B, T, C] -> [B, T, vocab_size]: dense, GELU, layer norm, then the (tied) output embedding."""
+    """[B, T, C] -> [B, T, vocab_size]: dense (to the embedding width E), GELU, layer norm, then the
+    (tied) output embedding, as BERT's and ELECTRA's generator heads."""
 
     def __init__(self, config: DynConvConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.layer_norm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.embedding_size, config.vocab_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
@@ -785,6 +804,9 @@ class DynConvSeq2SeqModel(DynConvPreTrainedModel):
     def __init__(self, config: DynConvConfig):
         if config.decoder_layers < 1:
             raise ValueError(f"an encoder-decoder needs decoder_layers >= 1, got {config.decoder_layers}")
+        if config.embedding_size != config.hidden_size:
+            raise ValueError(f"the encoder-decoder's layers read its token embeddings: embedding_size "
+                             f"({config.embedding_size}) must equal hidden_size ({config.hidden_size})")
         config.is_encoder_decoder = True
         super().__init__(config)
         self.shared = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
