@@ -19,3 +19,11 @@ class Interrupted(Exception):
     def __init__(self, signum: int, message: str):
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of the innermost cause's message (a config validator wraps the ValueError that says why)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -19,7 +19,6 @@ Data: ``--dataset_name`` (a Hub dataset with a ``text`` column), or local ``--tr
 
 import argparse
 import hashlib
-import itertools
 import math
 
 import datasets
@@ -33,10 +32,10 @@ from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 import dynconv_nlp  # noqa: F401  registers the DynConv classes with the Auto classes
 from dynconv_nlp import hub
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors, parse_args_with_config_file
-from dynconv_nlp.data.text import load_text_corpus
+from dynconv_nlp.data.text import add_text_options, check_text_options, load_text_splits, tokenize_texts
 from dynconv_nlp.data.tokenizer import KINDS, train_tokenizer
 from dynconv_nlp.errors import UsageError
-from dynconv_nlp.training.loading import first_line, from_pretrained, load_config, load_or_train_tokenizer
+from dynconv_nlp.training.loading import from_pretrained, load_config, load_or_train_tokenizer
 from dynconv_nlp.training.loop import fit
 from dynconv_nlp.training.options import Recipe, add_training_options, check_training_options, require_positive
 from dynconv_nlp.training.outputs import push_output_dir, save_model, write_results
@@ -51,24 +50,7 @@ FROM_SCRATCH = Recipe(learning_rate=5e-4, warmup_ratio=0.06)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset_name", help="a Hub dataset with a text column, e.g. wikitext")
-    data.add_argument("--dataset_config_name")
-    data.add_argument("--train_file", nargs="+", help="text (one per line, gzip allowed), CSV, TSV or JSON lines")
-    data.add_argument("--glue_dir", help="a GLUE folder (SST-2/, CoLA/, ...): see --glue_tasks")
-    data.add_argument("--glue_tasks", nargs="+", help="pretrain on these tasks' training splits, e.g. cola sst2")
-    data.add_argument("--validation_file")
-    data.add_argument("--validation_split_percentage", type=float, default=5.0,
-                      help="without --validation_file, hold out this share of the training texts")
-    data.add_argument("--text_column", help="the text column of CSV / TSV / JSON files (default: text or sentence)")
-    data.add_argument("--encoding", default="utf-8")
-    data.add_argument("--max_seq_length", type=int, default=128, help="tokens per block (or per text, line by line)")
-    data.add_argument("--line_by_line", action="store_true", help="one text per example instead of grouped blocks")
-    data.add_argument("--pad_to_max_length", action="store_true",
-                      help="with --line_by_line, pad every text to --max_seq_length (fixed shapes)")
-    data.add_argument("--max_train_samples", type=int, help="use only the first N blocks")
-    data.add_argument("--max_eval_samples", type=int)
-
+    add_text_options(parser)
     groups = add_training_options(parser)
     groups.model.add_argument("--tokenizer_type", choices=KINDS, default="wordpiece")
     groups.model.add_argument("--vocab_size", type=int, default=8000, help="size of a tokenizer trained on the texts")
@@ -78,44 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parse_args_with_config_file(parser, argv)
 
     check_training_options(args, argv, FROM_SCRATCH)
-    local = bool(args.train_file or args.glue_tasks)
-    if bool(args.dataset_name) == local:
-        raise UsageError("pass --dataset_name (the Hub) or local text (--train_file and/or --glue_dir with --glue_tasks)")
-    if bool(args.glue_dir) != bool(args.glue_tasks):
-        raise UsageError("--glue_dir and --glue_tasks go together")
-    if args.dataset_name and args.validation_file:
-        raise UsageError("--dataset_name brings its own splits: leave out --validation_file")
-    if not 0 < args.validation_split_percentage < 100:
-        raise UsageError(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}")
+    check_text_options(args)
     if not 0 < args.mlm_probability < 1:
         raise UsageError(f"--mlm_probability must be in (0, 1), got {args.mlm_probability}")
-    if args.pad_to_max_length and not args.line_by_line:
-        raise UsageError("--pad_to_max_length goes with --line_by_line (grouped blocks are all --max_seq_length long)")
     require_positive(args, ("max_train_samples", "max_eval_samples", "max_seq_length", "vocab_size"))
     return args
-
-
-def load_data(args) -> datasets.DatasetDict:
-    """"train" and "validation", each a ``text`` column."""
-    if args.dataset_name:
-        try:
-            splits = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
-        except Exception as error:  # offline, or no such dataset
-            reason = first_line(error)
-            raise UsageError(f"could not load {args.dataset_name} ({reason}); for local text pass --train_file") from None
-        column = args.text_column or "text"
-        if column not in splits["train"].column_names:
-            raise UsageError(f"{args.dataset_name} has no {column!r} column ({', '.join(splits['train'].column_names)}); "
-                             "pass --text_column")
-        splits = datasets.DatasetDict({k: v.select_columns([column]).rename_column(column, "text") for k, v in splits.items()})
-    else:
-        splits = load_text_corpus(args.train_file, args.glue_dir, args.glue_tasks, args.validation_file,
-                                  args.text_column, args.encoding)
-    if "validation" not in splits:
-        # Held out before tokenization, with the run's seed: the same texts on every process and resume.
-        held_out = splits["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
-        splits = datasets.DatasetDict(train=held_out["train"], validation=held_out["test"])
-    return splits
 
 
 def load_tokenizer(args, splits: datasets.DatasetDict, accelerator: Accelerator):
@@ -139,39 +88,6 @@ def build_model(args, tokenizer):
                                trust_remote_code=args.trust_remote_code)
     config.vocab_size, config.pad_token_id = len(tokenizer), tokenizer.pad_token_id
     return AutoModelForMaskedLM.from_config(config, trust_remote_code=args.trust_remote_code)
-
-
-def tokenize(args, splits, tokenizer, accelerator) -> dict[str, datasets.Dataset]:
-    """Token ids per split: one example per text (``--line_by_line``) or blocks of ``--max_seq_length`` tokens."""
-    def encode(batch):
-        # Whole-word masking finds the words from the character offsets of the tokens.
-        options = dict(return_special_tokens_mask=True, return_offsets_mapping=args.whole_word_mask)
-        if args.line_by_line:
-            padding = "max_length" if args.pad_to_max_length else False
-            return tokenizer(batch["text"], truncation=True, max_length=args.max_seq_length, padding=padding, **options)
-        return tokenizer(batch["text"], **options)
-
-    def group(batch):
-        """Concatenate every text of the batch, then cut blocks; the remainder shorter than a block is dropped."""
-        joined = {key: list(itertools.chain.from_iterable(batch[key])) for key in batch}
-        total = len(joined["input_ids"]) // args.max_seq_length * args.max_seq_length
-        return {key: [ids[i : i + args.max_seq_length] for i in range(0, total, args.max_seq_length)]
-                for key, ids in joined.items()}
-
-    encoded = {}
-    with accelerator.main_process_first():  # the main process fills the cache, the others read it
-        for split, dataset in splits.items():
-            ids = dataset.map(encode, batched=True, remove_columns=["text"], desc=f"tokenizing {split}")
-            if not args.line_by_line:
-                ids = ids.map(group, batched=True, batch_size=1000, desc=f"grouping {split} into blocks")
-            limit = args.max_train_samples if split == "train" else args.max_eval_samples
-            if limit is not None:
-                ids = ids.select(range(min(limit, len(ids))))
-            if len(ids) == 0:
-                raise UsageError(f"the {split} text makes no block of {args.max_seq_length} tokens: "
-                                 "lower --max_seq_length or pass --line_by_line")
-            encoded[split] = ids
-    return encoded
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,13 +147,15 @@ def main(argv=None) -> dict:
     accelerator = start_run(args)
 
     # The task: text, tokenizer, model.
-    splits = load_data(args)
+    splits = load_text_splits(args)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(args, splits, accelerator)
     model = build_model(args, tokenizer)
     if accelerator.is_main_process:  # what it takes to repeat this run: versions, options, seed, data hashes
         write_run_info(args.output_dir, args, argv, splits, model.config, accelerator)
-    encoded = tokenize(args, splits, tokenizer, accelerator)
+    # Whole-word masking finds the words from the character offsets of the tokens.
+    encoded = tokenize_texts(args, splits, tokenizer, accelerator, return_special_tokens_mask=True,
+                             return_offsets_mapping=args.whole_word_mask)
     collate = BatchSeededMasking(
         DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability, whole_word_mask=args.whole_word_mask),
         args.seed,

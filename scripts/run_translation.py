@@ -32,10 +32,10 @@ from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors, parse_args_
 from dynconv_nlp.data.batching import TokenBatchSampler
 from dynconv_nlp.data.tokenizer import train_tokenizer
 from dynconv_nlp.data.translation import load_translation_split
-from dynconv_nlp.errors import UsageError
+from dynconv_nlp.errors import UsageError, first_line
 from dynconv_nlp.metrics import translation_metrics
 from dynconv_nlp.training.averaging import average_checkpoints, last_checkpoints
-from dynconv_nlp.training.loading import first_line, from_pretrained, load_config, load_or_train_tokenizer
+from dynconv_nlp.training.loading import from_pretrained, load_config, load_or_train_tokenizer
 from dynconv_nlp.training.loop import fit
 from dynconv_nlp.training.options import Recipe, add_training_options, check_training_options, require_positive
 from dynconv_nlp.training.outputs import push_output_dir, save_model, write_results

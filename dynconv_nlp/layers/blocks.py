@@ -150,10 +150,16 @@ class DynConvEncoderBlock(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> DynConvBlockOutput:
         """hidden_states [B, T, C], attention_mask [B, T] (1 = token, 0 = padding)."""
-        conv = self.conv(self.conv_sublayer.pre(hidden_states), attention_mask)
-        x = self.conv_sublayer.post(hidden_states, conv.hidden_states)
+        x, conv = self.mix_tokens(hidden_states, attention_mask)
         x = self.ffn_sublayer.post(x, self.ffn(self.ffn_sublayer.pre(x)))
         return DynConvBlockOutput(x, conv.left_extent, conv.right_extent, conv.width_penalty)
+
+
+    def mix_tokens(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        """The conv sub-layer alone, the block's only mixing of tokens (a Transformer's attention
+        sub-layer): [B, T, C] -> ([B, T, C], the conv's :class:`DynamicConvOutput`)."""
+        conv = self.conv(self.conv_sublayer.pre(hidden_states), attention_mask)
+        return self.conv_sublayer.post(hidden_states, conv.hidden_states), conv
 
 
 class DynConvDecoderBlock(nn.Module):

@@ -18,7 +18,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from .progress import PROGRESS_FILE, TrainingProgress
 
 # What loaders raise on bad files: missing or unreadable (OSError), not JSON or impossible values
@@ -28,14 +28,6 @@ LOAD_ERRORS = (
     OSError, ValueError, SafetensorError, RuntimeError, pickle.UnpicklingError, KeyError,
     StrictDataclassClassValidationError,
 )  # fmt: skip
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of the innermost cause's message (a config validator wraps the ValueError that says why)."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @contextmanager
