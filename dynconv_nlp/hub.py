@@ -40,6 +40,7 @@ def write_model_card(
     language: str | None = "en",
     license: str = "apache-2.0",
     base_model: str | None = None,
+    notes: str | None = None,
 ) -> Path:
     """Write ``output_dir/README.md``: metadata with a model-index, then the card's text.
 
@@ -51,6 +52,8 @@ def write_model_card(
             ``"GLUE SST-2"``, ``"nyu-mll/glue"``, ``"sst2"``, ``"validation"``.
         metrics: evaluation results, e.g. ``{"accuracy": 0.91}``.
         widths: :func:`summarize_widths` on some evaluation text.
+        base_model: the Hub id of the model this one was made from (a local folder is left out).
+        notes: markdown sections after the description, e.g. how the weights were obtained.
     """
     eval_results = [
         EvalResult(
@@ -74,7 +77,7 @@ def write_model_card(
         pipeline_tag=task,
         tags=["dynconv", "dynamic-convolution", "adaptive-width"] if is_dynconv else [config.model_type],
         datasets=[dataset_type] if "/" in dataset_type else None,  # only Hub dataset ids
-        base_model=base_model,
+        base_model=base_model if base_model and not Path(base_model).exists() else None,
         metrics=list(metrics),
         eval_results=eval_results,
     )
@@ -83,6 +86,7 @@ def write_model_card(
             f"---\n{data.to_yaml()}\n---",
             f"# {model_name}",
             _description(config, task, dataset_name),
+            *([notes] if notes else []),
             "## Results\n\n" + "\n".join(
                 ["| metric | value |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
             ),

@@ -166,7 +166,7 @@ def log_widths(model, dataset: datasets.Dataset, collate, accelerator: Accelerat
         return {}
     rows = dataset.select(range(min(64, len(dataset)))).remove_columns([c for c in ("idx", "labels") if c in dataset.column_names])
     batch = collate(list(rows)).to(accelerator.device)
-    summary = hub.summarize_widths(model, batch["input_ids"], batch["attention_mask"])
+    summary = hub.summarize_widths(model, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
     logger.info("learned widths (mean over real tokens and heads):\n" + hub.format_widths(summary))
     return {f"widths/layer_{w.layer}": w.mean_fraction for w in summary}
 
@@ -298,7 +298,7 @@ def finish_outputs(args, data: ClassificationData, model, tokenizer, encoded, re
     if is_dynconv:
         sample = tokenizer(*[first_eval[c][:64] for c in data.text_columns], truncation=True, max_length=args.max_length,
                            padding=True, return_tensors="pt").to(model.device)
-        widths = hub.summarize_widths(model, sample["input_ids"], sample["attention_mask"])
+        widths = hub.summarize_widths(model, sample["input_ids"], sample["attention_mask"], sample.get("token_type_ids"))
     task = data.task
     hub.write_model_card(
         args.output_dir,

@@ -108,9 +108,8 @@ def fit(
         model, optimizer, train_dataloader, *eval_dataloaders.values()
     )
     eval_dataloaders = dict(zip(eval_dataloaders, eval_list))
-    steps_per_epoch = math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
-    max_train_steps = args.max_train_steps if args.max_train_steps is not None else args.num_train_epochs * steps_per_epoch
-    num_epochs = math.ceil(max_train_steps / steps_per_epoch)
+    max_train_steps = count_train_steps(args, len(train_dataloader))
+    num_epochs = math.ceil(max_train_steps / math.ceil(len(train_dataloader) / args.gradient_accumulation_steps))
     warmup = warmup_steps(args, max_train_steps)
     if warmup > max_train_steps:
         logger.warning(f"the warm-up ({warmup} steps) is longer than the run ({max_train_steps} steps): "
@@ -199,6 +198,14 @@ def fit(
     if tracking:
         accelerator.end_training()
     return Fitted(model, eval_dataloaders, progress, max_train_steps, train_seconds, recipe)
+
+
+def count_train_steps(args, batches_per_epoch: int) -> int:
+    """Optimizer steps of the run: ``--max_train_steps``, or ``--num_train_epochs`` of ``batches_per_epoch``
+    (per process: a prepared loader's length) in steps of ``--gradient_accumulation_steps`` batches."""
+    if args.max_train_steps is not None:
+        return args.max_train_steps
+    return args.num_train_epochs * math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
 
 
 def resume(accelerator: Accelerator, checkpoint_dir: str, progress: TrainingProgress) -> None:

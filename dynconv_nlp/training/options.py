@@ -31,14 +31,17 @@ TRACKERS = ("tensorboard", "trackio", "all", "none")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Learning rate and warm-up (a share of the run's optimizer steps) used where the user gave none."""
+    """Learning rate and warm-up (a share of the run's optimizer steps) used where the user gave none;
+    ``name`` and ``source`` (where the weights come from) describe it in the log."""
 
     learning_rate: float
     warmup_ratio: float
+    name: str = "from scratch"
+    source: str = "new model from --config_name"
 
 
 # transformers' defaults for fine-tuning a pretrained model.
-FINE_TUNING = Recipe(learning_rate=5e-5, warmup_ratio=0.0)
+FINE_TUNING = Recipe(learning_rate=5e-5, warmup_ratio=0.0, name="fine-tuning", source="from --model_name_or_path")
 # A new model: what this repository's task configs use (lr 1e-3, a warm-up over ~5-6% of the steps).
 FROM_SCRATCH = Recipe(learning_rate=1e-3, warmup_ratio=0.06)
 
@@ -114,18 +117,21 @@ def require_positive(args: argparse.Namespace, names) -> None:
             raise UsageError(f"--{name} must be 1 or more, got {value}")
 
 
-def check_training_options(args: argparse.Namespace, argv: list[str] | None, scratch: Recipe = FROM_SCRATCH) -> None:
+def check_training_options(
+    args: argparse.Namespace, argv: list[str] | None, scratch: Recipe = FROM_SCRATCH, needs_model: bool = True
+) -> None:
     """Check the shared options (one-line :class:`UsageError`) and fill in the recipe's learning rate and warm-up.
 
     ``argv`` is the command line without the config file's values: a checkpoint given there replaces
-    a config file's ``config_name``. ``scratch`` is the script's recipe for a new model.
+    a config file's ``config_name``. ``scratch`` is the script's recipe for a new model. A script
+    that builds its model otherwise (``needs_model=False``) takes no model option; ``scratch`` is its recipe.
     """
     command_line = sys.argv[1:] if argv is None else argv
     if args.model_name_or_path and args.config_name and "--config_name" not in command_line:
         args.config_name = None  # a checkpoint on the command line replaces the config file's new model
     if args.model_name_or_path and args.config_name:
         raise UsageError("pass --model_name_or_path (fine-tune) or --config_name (train from scratch), not both")
-    if not args.model_name_or_path and not args.config_name:
+    if needs_model and not args.model_name_or_path and not args.config_name:
         raise UsageError("pass --model_name_or_path to fine-tune a model or --config_name to train one from scratch")
     if args.use_slow_tokenizer:
         raise UsageError("--use_slow_tokenizer: transformers 5 has only the fast (Rust) tokenizers; leave the option out")
@@ -160,11 +166,11 @@ def check_training_options(args: argparse.Namespace, argv: list[str] | None, scr
 def apply_recipe(args: argparse.Namespace, scratch: Recipe = FROM_SCRATCH) -> None:
     """Fill in the learning rate and warm-up the user left out, and record which were chosen for them.
 
-    Sets ``args.recipe`` ("from scratch" or "fine-tuning") and ``args.recipe_defaults`` (the option
-    names filled in), both saved with the run's options in ``run_info.json``.
+    Sets ``args.recipe`` (the recipe's name: "from scratch", "fine-tuning", ...), ``args.recipe_source``
+    and ``args.recipe_defaults`` (the option names filled in), saved with the run's options in ``run_info.json``.
     """
     recipe = FINE_TUNING if args.model_name_or_path else scratch
-    args.recipe = "fine-tuning" if args.model_name_or_path else "from scratch"
+    args.recipe, args.recipe_source = recipe.name, recipe.source
     args.recipe_defaults = []
     if args.learning_rate is None:
         args.learning_rate = recipe.learning_rate
@@ -183,7 +189,6 @@ def warmup_steps(args: argparse.Namespace, max_train_steps: int) -> int:
 
 def describe_recipe(args: argparse.Namespace, max_train_steps: int) -> str:
     """One line for the log: the recipe, its learning rate and warm-up, and which of them are defaults."""
-    given = "from --model_name_or_path" if args.recipe == "fine-tuning" else "new model from --config_name"
     lr_source = "default" if "learning_rate" in args.recipe_defaults else "given"
     warmup = warmup_steps(args, max_train_steps)
     if args.num_warmup_steps is not None:
@@ -191,5 +196,5 @@ def describe_recipe(args: argparse.Namespace, max_train_steps: int) -> str:
     else:
         source = "default" if "warmup_ratio" in args.recipe_defaults else "given"
         warmup_text = f"{warmup} steps ({args.warmup_ratio:g} of {max_train_steps}, {source})"
-    return (f"{args.recipe} recipe ({given}): learning rate {args.learning_rate:g} ({lr_source}), "
+    return (f"{args.recipe} recipe ({args.recipe_source}): learning rate {args.learning_rate:g} ({lr_source}), "
             f"warm-up {warmup_text}, {args.lr_scheduler_type} schedule")

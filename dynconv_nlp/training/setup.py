@@ -14,13 +14,14 @@ from .options import tracking_enabled
 from .progress import latest_checkpoint
 
 
-def start_run(args) -> Accelerator:
+def start_run(args, kwargs_handlers=()) -> Accelerator:
     """The accelerator, once every check that needs no data has passed; seeds set.
 
     Everything that can fail without touching the data (the resume folder, ``--output_dir``, a Hub
     token for ``--push_to_hub``) fails here, before minutes of tokenizing and training.
+    ``kwargs_handlers`` go to the ``Accelerator`` (e.g. ``DistributedDataParallelKwargs``).
     """
-    accelerator = create_accelerator(args)
+    accelerator = create_accelerator(args, kwargs_handlers)
     resolve_resume(args)
     if args.push_to_hub and not (args.hub_token or hub.get_token()):
         raise UsageError("pushing to the Hub needs a token: run `hf auth login`, set HF_TOKEN or pass --hub_token")
@@ -29,7 +30,7 @@ def start_run(args) -> Accelerator:
     return accelerator
 
 
-def create_accelerator(args) -> Accelerator:
+def create_accelerator(args, kwargs_handlers=()) -> Accelerator:
     """An accelerator for ``args`` (accumulation, precision, tracker), and logging on every process."""
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -39,6 +40,7 @@ def create_accelerator(args) -> Accelerator:
         project_config=ProjectConfiguration(project_dir=args.output_dir, logging_dir=args.output_dir / "runs"),
         # Shuffling seeded by (seed, epoch): a resumed run sees the batches an uninterrupted run would.
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        kwargs_handlers=list(kwargs_handlers),
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     if not accelerator.is_local_main_process:

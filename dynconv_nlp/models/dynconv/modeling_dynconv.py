@@ -207,7 +207,10 @@ class DynConvEmbeddings(nn.Module):
             x = x + sinusoidal_positions(position_ids, x.shape[-1]).to(x.dtype)
         elif self.position_embedding_type == "learned":
             x = x + self.position_embeddings(self.table_rows(position_ids))
-        if token_type_ids is not None and hasattr(self, "token_type_embeddings"):
+        if hasattr(self, "token_type_embeddings"):
+            # As BERT: no token types given means every token is of the first segment.
+            if token_type_ids is None:
+                token_type_ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
             x = x + self.token_type_embeddings(token_type_ids)
         if hasattr(self, "layer_norm"):
             x = self.layer_norm(x)

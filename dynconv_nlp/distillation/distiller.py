@@ -1,0 +1,123 @@
+"""The distillation objective: a DynConv student learns what a frozen Transformer teacher computes.
+
+Stage 1, layer by layer: each student layer's conv sub-layer reads the teacher's input to that
+layer and learns to reproduce the teacher's attention sub-layer output (after its residual and
+layer norm). Layers are independent, so all train at once from one teacher forward pass, and only
+the conv sub-layers get gradients.
+
+Stage 2, end to end: the student runs on its own, and every layer's output is pulled towards the
+teacher's; now every student weight trains.
+
+Both losses are mean squared errors per channel over real tokens (padding does not count). The
+teacher's hidden states are post-layer-norm, so their values are of order one and the two losses
+are on the same scale at every layer.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TeacherOutputs:
+    """What the student learns from, for one batch.
+
+    Attributes:
+        hidden_states: the embeddings and every layer's output, L + 1 tensors [B, T, C].
+        mixed: every layer's attention sub-layer output (residual and layer norm included), L tensors [B, T, C].
+    """
+
+    hidden_states: tuple[torch.Tensor, ...]
+    mixed: list[torch.Tensor]
+
+
+@torch.no_grad()
+def run_teacher(teacher: nn.Module, input_ids, attention_mask, token_type_ids=None) -> TeacherOutputs:
+    """The teacher's hidden states and attention sub-layer outputs (captured from ``attention.output``)."""
+    mixed = []
+    hooks = [layer.attention.output.register_forward_hook(lambda module, inputs, output: mixed.append(output))
+             for layer in teacher.encoder.layer]
+    try:
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        out = teacher(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return TeacherOutputs(out.hidden_states, mixed)
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per channel over the real tokens: [B, T, C], [B, T, C], mask [B, T] -> scalar."""
+    mask = attention_mask.to(prediction.dtype).unsqueeze(-1)
+    squared = (prediction.float() - target.float()).pow(2) * mask
+    return squared.sum() / (mask.sum() * prediction.shape[-1]).clamp_min(1.0)
+
+
+class Distiller(nn.Module):
+    """A ``DynConvModel`` student and its frozen teacher; ``forward(**batch)`` gives the losses.
+
+    The teacher is held outside the module tree, so that the optimizer, the checkpoints and DDP see
+    only the student. The number of training micro-batches seen is a buffer, saved with every
+    checkpoint, so a resumed run switches from stage 1 to stage 2 where an uninterrupted run would.
+
+    Args:
+        student: a ``DynConvModel`` (see :func:`.mirror.mirror_config`).
+        teacher: the teacher ``AutoModel``; put in eval mode and frozen.
+        stage1_steps: optimizer steps of stage 1, then stage 2.
+        gradient_accumulation_steps: micro-batches per optimizer step.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, stage1_steps: int, gradient_accumulation_steps: int = 1):
+        super().__init__()
+        self.student = student
+        self.__dict__["teacher"] = teacher.eval().requires_grad_(False)
+        self.stage1_micro_batches = stage1_steps * gradient_accumulation_steps
+        self.register_buffer("micro_batches", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # no dropout in the targets
+        return self
+
+    @property
+    def stage(self) -> int:
+        """The stage the next training batch belongs to."""
+        return 1 if int(self.micro_batches) < self.stage1_micro_batches else 2
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
+        """Token ids [B, T] -> ``{"loss": the current stage's, "layer_loss", "hidden_loss", "width"}``.
+
+        In training, ``loss`` is stage 1's ``layer_loss`` or stage 2's ``hidden_loss`` (each plus
+        ``width_penalty_coef`` times the mean width); in evaluation both losses are computed.
+        """
+        teacher = run_teacher(self.teacher, input_ids, attention_mask, token_type_ids)
+        stage = self.stage
+        if self.training:
+            self.micro_batches += 1
+        losses = {}
+        if not self.training or stage == 1:
+            losses["layer_loss"], width = self.layer_loss(teacher, attention_mask)
+        if not self.training or stage == 2:
+            losses["hidden_loss"], width = self.hidden_loss(teacher, input_ids, attention_mask, token_type_ids)
+        task = losses["layer_loss"] if self.training and stage == 1 else losses["hidden_loss"]
+        coef = self.student.config.width_penalty_coef
+        losses["loss"] = task + coef * width if coef else task
+        losses["width"] = width.detach()
+        return losses
+
+    def layer_loss(self, teacher: TeacherOutputs, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage 1: mean over layers of each conv sub-layer's error, from the teacher's layer input."""
+        errors, widths = [], []
+        for layer, layer_input, target in zip(self.student.encoder.layers, teacher.hidden_states, teacher.mixed):
+            mixed, conv = layer.mix_tokens(layer_input, attention_mask)
+            errors.append(masked_mse(mixed, target, attention_mask))
+            widths.append(conv.width_penalty.mean())
+        return torch.stack(errors).mean(), torch.stack(widths).mean()
+
+    def hidden_loss(self, teacher: TeacherOutputs, input_ids, attention_mask, token_type_ids) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage 2: mean over layers of the error of the student's own hidden states (every layer's output)."""
+        out = self.student(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           output_hidden_states=True)
+        errors = [masked_mse(s, t, attention_mask) for s, t in zip(out.hidden_states[1:], teacher.hidden_states[1:])]
+        return torch.stack(errors).mean(), out.width_penalty.mean()
