@@ -281,10 +281,17 @@ class Run:
         return f"{self.kind}-{self.task}-{self.model}-seed{self.seed}"
 
     def fingerprint(self, extra: list[str]) -> str:
-        """A hash of what decides the result: the config file, the model config, overrides, seed, extra arguments."""
-        config = Path(self.arguments[self.arguments.index("--config_name") + 1])
+        """A hash of what decides the result: the config file, the model (its config, or a checkpoint's config
+        and weights), overrides, seed, extra arguments."""
+        option = "--config_name" if "--config_name" in self.arguments else "--model_name_or_path"
+        model = Path(self.arguments[self.arguments.index(option) + 1])
+        if model.is_dir():  # a pretrained checkpoint (benchmark_distill.py)
+            weights = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+            model_text = (model / "config.json").read_text() + weights
+        else:
+            model_text = model.read_text()
         overrides = [a for a in self.arguments if "=" in a]
-        parts = [self.config_file.read_text(), config.read_text(), overrides, self.seed, extra]
+        parts = [self.config_file.read_text(), model_text, overrides, self.seed, extra]
         text = json.dumps(parts + [self.budget] if self.budget else parts)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

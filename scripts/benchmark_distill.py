@@ -1,0 +1,307 @@
+"""Pretrained DynConv by distillation: the teacher and its two converted students on GLUE, and their speed.
+
+Three encoders, each fine-tuned on GLUE dev with the same ``run_glue.py`` settings per task
+(``configs/distill/glue/<task>.yaml``, chosen before any run and not tuned on dev):
+
+    teacher     all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), as fetched by ``make teacher``
+    adaptive    the teacher distilled into DynConv with learned widths (``configs/distill/minilm_offline.yaml``)
+    fixed       the same distillation with every layer's 31 taps (``--config_overrides width_mode=fixed``)
+
+beside the from-scratch adaptive DynConv of ``benchmarks/quality`` (its committed runs). A student
+that is not distilled yet is distilled first (``scripts/distill_to_dynconv.py``, resumed from its
+last checkpoint after an interruption); each model's fine-tunes wait for it.
+
+    make teacher
+    python scripts/benchmark_distill.py --glue_dir ../shared/data/glue --jobs 2
+    python scripts/benchmark_distill.py --glue_dir ../shared/data/glue --models teacher --tasks sst2 --seeds 42
+    python scripts/benchmark_distill.py --timing_only          # inference times and tables from what has run
+
+Runs are ``benchmark_quality.py``'s: each finished one writes a small JSON to ``<output_dir>/runs/``
+(commit them as they land), an interrupted one resumes, a result made with other settings is
+refused. The tables (``results.md``: GLUE dev main scores x 100, mean ± std over seeds; the
+distillations' wall time, losses and learned widths; inference time of teacher and students in
+one process at equal tokens per batch; the issue's targets) are rebuilt from whatever has run.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel
+
+import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.errors import UsageError
+
+# The run machinery (plan, resume, fingerprints, score tables) is the quality study's.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_quality import GLUE_TASKS, Run, execute, majority_class_score, score_rows  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHER = ROOT / ".cache/teachers/all-MiniLM-L6-v2"
+STUDENTS = {"adaptive": [], "fixed": ["--config_overrides", "width_mode=fixed"]}
+MODELS = ("teacher", "adaptive", "fixed")
+SCRATCH_RUNS = ROOT / "benchmarks/quality/runs"  # the from-scratch study's results, model "adaptive"
+# Targets stated in the issue before the runs.
+TARGET_SST2 = 0.88
+TARGET_GAP_TO_TEACHER = 0.02
+TARGET_GAIN_OVER_SCRATCH = 0.15
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--glue_dir", type=Path, help="GLUE in the TSV layout, e.g. ../shared/data/glue")
+    parser.add_argument("--tasks", nargs="*", default=list(GLUE_TASKS), choices=GLUE_TASKS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2], help="SST-2 runs the first only")
+    parser.add_argument("--teacher", type=Path, default=TEACHER, help="the teacher folder (make teacher)")
+    parser.add_argument("--distill_config", type=Path, default=ROOT / "configs/distill/minilm_offline.yaml")
+    parser.add_argument("--run_args", default="", help='passed to every fine-tuning run, e.g. "--max_train_samples 200"')
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--threads", type=int, help="threads per run (default: cpu_count // jobs)")
+    parser.add_argument("--timing_only", action="store_true", help="no training: time the models and write the tables")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[128, 512], help="inference lengths, plus the teacher's maximum")
+    parser.add_argument("--tokens_per_batch", type=int, default=8192)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/distill", help="results (small, commit them)")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/distill", help="students, runs, logs")
+    args = parser.parse_args(argv)
+    if args.tasks and not args.timing_only and args.glue_dir is None:
+        raise UsageError("pass --glue_dir (GLUE in the TSV layout, e.g. ../shared/data/glue), or --timing_only")
+    if args.glue_dir is not None and not args.glue_dir.is_dir():
+        raise UsageError(f"--glue_dir {args.glue_dir} is not a folder")
+    if not (args.teacher / "config.json").is_file():
+        raise UsageError(f"the teacher is not at {args.teacher}: run `make teacher` (or pass --teacher)")
+    if min(args.jobs, args.threads or 1, args.tokens_per_batch, args.repeats) < 1:
+        raise UsageError("--jobs, --threads, --tokens_per_batch and --repeats must be 1 or more")
+    return args
+
+
+def model_dir(args, model: str) -> Path:
+    return args.teacher if model == "teacher" else args.work_dir / f"student-{model}"
+
+
+def distill(args, model: str, threads: int) -> bool:
+    """Distil ``model`` (a student) unless it is done; resume it after an interruption. False: it failed."""
+    out = model_dir(args, model)
+    if (out / "all_results.json").exists():
+        return True
+    command = [sys.executable, str(ROOT / "scripts/distill_to_dynconv.py"), str(args.distill_config),
+               "--teacher_name_or_path", str(args.teacher), "--output_dir", str(out), *STUDENTS[model]]
+    has_checkpoint = out.is_dir() and any(p.name.startswith("step_") for p in out.iterdir())
+    command += ["--resume_from_checkpoint", "latest"] if has_checkpoint else (["--overwrite_output_dir"] if out.exists() else [])
+    log = args.work_dir / f"distill-{model}.log"
+    print(f"start distill-{model} (log: {log})", flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
+    with open(log, "a") as handle:
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
+    print(f"{'done' if code == 0 else 'FAILED'} distill-{model}", flush=True)
+    return code == 0
+
+
+def plan_runs(args) -> list[Run]:
+    """Fine-tunes, seed by seed (SST-2 at the first seed only), each model's after its distillation is queued."""
+    runs = []
+    for seed in args.seeds:
+        for task in args.tasks:
+            if task == "sst2" and seed != args.seeds[0]:
+                continue
+            config_file = ROOT / f"configs/distill/glue/{task}.yaml"
+            for model in args.models:
+                arguments = ["--glue_dir", str(args.glue_dir), "--model_name_or_path", str(model_dir(args, model))]
+                runs.append(Run("glue", task, model, seed, "run_glue.py", config_file, arguments))
+    return runs
+
+
+def run_all(args) -> list[str]:
+    """Distillations and fine-tunes, ``--jobs`` at a time; returns the names of those that failed.
+
+    The queue is first in, first out, and a student's distillation is queued before its fine-tunes:
+    a fine-tune that waits for its student waits for a job that is already running, never for one
+    queued behind it.
+    """
+    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
+    failed, futures = [], {}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        students = {m: pool.submit(distill, args, m, threads) for m in args.models if m in STUDENTS}
+
+        def fine_tune(run: Run):
+            if run.model in students and not students[run.model].result():
+                print(f"skip {run.name}: its student failed to distil", flush=True)
+                return None
+            result = execute(run, args, threads)
+            if result is not None:  # its training states (a 22M model's are ~270 MB each) are not needed again
+                for checkpoint in (args.work_dir / run.name).glob("epoch_*"):
+                    shutil.rmtree(checkpoint)
+            return result
+
+        for run in plan_runs(args):
+            futures[pool.submit(fine_tune, run)] = run.name
+        for future in as_completed([*futures, *students.values()]):
+            if future.result() in (None, False):
+                failed.append(futures.get(future, "a distillation"))
+            write_tables(args)
+    return failed
+
+
+def inference_seconds(models: dict, lengths: list[int], tokens_per_batch: int, repeats: int) -> dict:
+    """Median seconds of one forward pass of a batch of ``tokens_per_batch`` tokens per model and length;
+    every model runs on the same random ids, interleaved, so that load on the machine hits all alike."""
+    generator = torch.Generator().manual_seed(0)
+    seconds = {name: {} for name in models}
+    with torch.inference_mode():
+        for length in lengths:
+            batch = max(1, tokens_per_batch // length)
+            ids = torch.randint(1000, 2000, (batch, length), generator=generator)
+            mask = torch.ones_like(ids)
+            times = {name: [] for name in models}
+            for _ in range(repeats + 1):  # the first round warms up
+                for name, model in models.items():
+                    start = time.perf_counter()
+                    model(input_ids=ids, attention_mask=mask)
+                    times[name].append(time.perf_counter() - start)
+            for name in models:
+                seconds[name][length] = statistics.median(times[name][1:])
+    return seconds
+
+
+def time_models(args) -> None:
+    """Inference time of the teacher and the distilled students into ``inference.json``."""
+    folders = {m: model_dir(args, m) for m in MODELS if (model_dir(args, m) / "config.json").exists()}
+    if len(folders) < 2:
+        return
+    models = {name: AutoModel.from_pretrained(path).eval() for name, path in folders.items()}
+    teacher_max = AutoConfig.from_pretrained(args.teacher).max_position_embeddings
+    lengths = sorted({*args.lengths, teacher_max})
+    seconds = inference_seconds(models, lengths, args.tokens_per_batch, args.repeats)
+    record = {"threads": torch.get_num_threads(), "tokens_per_batch": args.tokens_per_batch, "repeats": args.repeats,
+              "teacher_max_length": teacher_max, "seconds": seconds,
+              "conv_backend": {n: getattr(m.config, "conv_backend", None) for n, m in models.items()}}
+    (args.output_dir / "inference.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def distillation_record(args) -> dict:
+    """Each student's distillation: wall time, steps, losses before and after, learned widths per layer."""
+    record = {}
+    for model in STUDENTS:
+        results = model_dir(args, model) / "all_results.json"
+        if results.exists():
+            r = json.loads(results.read_text())
+            record[model] = {k: r[k] for k in ("steps", "stage1_steps", "train_seconds", "train_samples", "initial", "final", "widths")}
+    if record:
+        (args.output_dir / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def glue_section(args, recorded: list[dict]) -> tuple[str, dict]:
+    """The GLUE table: teacher, students, and the from-scratch adaptive DynConv of benchmarks/quality."""
+    scratch = [json.loads(p.read_text()) for p in sorted(SCRATCH_RUNS.glob("glue-*-adaptive-seed*.json"))]
+    results = recorded + [dict(r, model="from scratch") for r in scratch]
+    tasks = [t for t in GLUE_TASKS if any(r["task"] == t for r in recorded)]
+    models = [m for m in (*MODELS, "from scratch") if any(r["model"] == m for r in results)]
+    by = {}
+    for r in results:
+        by.setdefault((r["task"], r["model"]), []).append(r)
+    params = {m: next(r["params"] for r in results if r["model"] == m) for m in models}
+    header = "| model | params | " + " | ".join(tasks) + f" | {len(tasks)}-task average |"
+    rows, averages = score_rows(by, params, models, tasks, "score")
+    lines = ["GLUE dev, main score x 100, best epoch (as run_glue keeps it), mean ± std (seeds); MRPC: mean of "
+             "accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews. Settings per task: "
+             "`configs/distill/glue/<task>.yaml`, the same for every pretrained model. From scratch: "
+             "`benchmarks/quality` (its own settings, small.json).", "", header, "|---|---:|" + "---:|" * (len(tasks) + 1), *rows]
+    if args.glue_dir is not None:
+        cells = [f"{100 * majority_class_score(args.glue_dir, t):.1f}" for t in tasks]
+        lines.append("| majority class, no input | 0 | " + " | ".join(cells) + " | |")
+    return "\n".join(lines), {"by": by, "averages": averages, "tasks": tasks}
+
+
+def targets(glue: dict, inference: dict | None) -> list[str]:
+    """The issue's targets on what has run, each met or NOT met."""
+    lines, by, averages = [], glue["by"], glue["averages"]
+    sst2 = [r["score"] for r in by.get(("sst2", "adaptive"), [])]
+    if sst2:
+        met = "met" if statistics.mean(sst2) >= TARGET_SST2 else "NOT met"
+        lines.append(f"- adaptive SST-2 dev >= {100 * TARGET_SST2:.1f}: {100 * statistics.mean(sst2):.1f}, {met}")
+    complete = len(glue["tasks"]) == len(GLUE_TASKS)
+    if complete and averages.get("adaptive") is not None and averages.get("teacher") is not None:
+        gap = averages["teacher"] - averages["adaptive"]
+        met = "met" if gap <= TARGET_GAP_TO_TEACHER else "NOT met"
+        lines.append(f"- adaptive within {100 * TARGET_GAP_TO_TEACHER:.0f} points of the teacher (5-task average): "
+                     f"{100 * averages['adaptive']:.1f} vs {100 * averages['teacher']:.1f}, {met}")
+    if complete and averages.get("adaptive") is not None and averages.get("from scratch") is not None:
+        gain = averages["adaptive"] - averages["from scratch"]
+        met = "met" if gain >= TARGET_GAIN_OVER_SCRATCH else "NOT met"
+        lines.append(f"- adaptive >= {100 * TARGET_GAIN_OVER_SCRATCH:.0f} points above from scratch: "
+                     f"+{100 * gain:.1f}, {met}")
+    if inference and "adaptive" in inference["seconds"] and "teacher" in inference["seconds"]:
+        for length, teacher in inference["seconds"]["teacher"].items():
+            if int(length) >= 512:
+                ratio = teacher / inference["seconds"]["adaptive"][length]
+                met = "met" if ratio > 1 else "NOT met"
+                lines.append(f"- adaptive inference faster than the teacher at T = {length}: {ratio:.2f}x, {met}")
+    return lines
+
+
+def write_tables(args) -> str:
+    """``results.md`` from every record on disk; returns its text."""
+    recorded = [json.loads(p.read_text()) for p in sorted((args.output_dir / "runs").glob("*.json"))]
+    sections, glue = [], None
+    if recorded:
+        text, glue = glue_section(args, recorded)
+        sections.append(text)
+    distilled = distillation_record(args)
+    if distilled:
+        rows = ["| student | steps (stage 1) | wall min | layer loss before → after | hidden loss before → after "
+                "| width per layer (share of K − 1) |", "|---|---:|---:|---:|---:|---|"]
+        for model, r in distilled.items():
+            widths = " ".join(f"{w:.2f}" for w in r["widths"])
+            rows.append(f"| {model} | {r['steps']} ({r['stage1_steps']}) | {r['train_seconds'] / 60:.0f} | "
+                        f"{r['initial']['eval_layer_loss']:.4f} → {r['final']['eval_layer_loss']:.4f} | "
+                        f"{r['initial']['eval_hidden_loss']:.4f} → {r['final']['eval_hidden_loss']:.4f} | {widths} |")
+        sections.append("Distillation (held-out text; losses are MSE per channel):\n\n" + "\n".join(rows))
+    saved = args.output_dir / "inference.json"
+    inference = json.loads(saved.read_text()) if saved.exists() else None
+    if inference:
+        names = list(inference["seconds"])
+        lengths = list(inference["seconds"][names[0]])
+        rows = ["| T | " + " | ".join(f"{n} ms" for n in names) + " | teacher / adaptive |", "|---:|" + "---:|" * (len(names) + 1)]
+        for length in lengths:
+            cells = [f"{1000 * inference['seconds'][n][length]:.0f}" for n in names]
+            ratio = (inference["seconds"]["teacher"][length] / inference["seconds"]["adaptive"][length]
+                     if {"teacher", "adaptive"} <= set(names) else float("nan"))
+            rows.append(f"| {length} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+        sections.append(f"Inference, one forward pass of {inference['tokens_per_batch']} tokens per batch, "
+                        f"{inference['threads']} threads, median of {inference['repeats']}, models interleaved:\n\n"
+                        + "\n".join(rows))
+    if glue is not None or inference:
+        sections.append("Targets:\n\n" + "\n".join(targets(glue or {"by": {}, "averages": {}, "tasks": []}, inference)))
+    text = "\n\n".join(sections)
+    (args.output_dir / "results.md").write_text(text + "\n")
+    return text
+
+
+@exit_on_expected_errors
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+    failed = [] if args.timing_only else run_all(args)
+    time_models(args)
+    print(write_tables(args))
+    if failed:
+        print(f"benchmark_distill.py: error: {len(failed)} runs failed ({', '.join(failed)}); see the logs in {args.work_dir}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
