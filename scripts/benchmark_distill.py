@@ -156,11 +156,13 @@ def inference_seconds(models: dict, lengths: list[int], tokens_per_batch: int, r
     """Median seconds of one forward pass of a batch of ``tokens_per_batch`` tokens per model and length;
     every model runs on the same random ids, interleaved, so that load on the machine hits all alike."""
     generator = torch.Generator().manual_seed(0)
+    vocab_size = min(model.config.vocab_size for model in models.values())
+    low = min(1000, vocab_size // 2)  # BERT's first 1000 ids are special and unused tokens
     seconds = {name: {} for name in models}
     with torch.inference_mode():
         for length in lengths:
             batch = max(1, tokens_per_batch // length)
-            ids = torch.randint(1000, 2000, (batch, length), generator=generator)
+            ids = torch.randint(low, vocab_size, (batch, length), generator=generator)
             mask = torch.ones_like(ids)
             times = {name: [] for name in models}
             for _ in range(repeats + 1):  # the first round warms up

@@ -1,6 +1,10 @@
-"""Test helpers: a tiny DynConv config, random token ids, a corpus for tokenizers (imported by the tests)."""
+"""Test helpers: a tiny DynConv config, random token ids, a corpus for tokenizers, tiny BERT-family
+teachers' configs and text (imported by the tests)."""
+
+import random
 
 import torch
+from transformers import BertConfig, ElectraConfig, RobertaConfig
 
 from dynconv_nlp import DynConvConfig
 
@@ -57,3 +61,25 @@ def sigterm_at_optimizer_step(monkeypatch, step: int) -> None:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", stepping)
+
+
+WORDS = ("the a one every cat dog bird fish man woman child sat ran flew swam on under near over quick slow "
+         "red green old young big small happy sad mat tree house river road park saw liked found").split()
+# initializer_range larger than BERT's 0.02, so that a tiny random teacher's attention is far from uniform.
+TEACHER_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.2)
+
+
+def sentences(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) + " ." for _ in range(count)]
+
+
+def teacher_config(architecture: str, tokenizer):
+    """A tiny random teacher's config: BERT, RoBERTa (positions from pad + 1) or ELECTRA (embeddings of 16, projected)."""
+    common = TEACHER_SIZES | dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    if architecture == "bert":
+        return BertConfig(max_position_embeddings=64, **common)
+    if architecture == "roberta":
+        return RobertaConfig(max_position_embeddings=64 + tokenizer.pad_token_id + 1, type_vocab_size=1, **common)
+    return ElectraConfig(max_position_embeddings=64, embedding_size=16, **common)

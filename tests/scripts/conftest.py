@@ -2,6 +2,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
+from dynconv_testing import sentences, teacher_config
+from transformers import AutoModel
+
+from dynconv_nlp.data.tokenizer import train_tokenizer
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -74,3 +79,32 @@ def write_tiny_glue(path: Path) -> Path:
 def tiny_glue_dir(tmp_path) -> Path:
     """A GLUE folder with a few rows of SST-2, CoLA, MRPC, STS-B and RTE (see TINY_GLUE)."""
     return write_tiny_glue(tmp_path / "glue")
+
+
+# Tiny random BERT-family teachers for the distillation tests, saved as a user's checkpoint folders.
+@pytest.fixture(scope="session")
+def tokenizer():
+    """A WordPiece tokenizer of the tiny teachers, trained on :func:`sentences`."""
+    return train_tokenizer(sentences(300), vocab_size=120)
+
+
+@pytest.fixture(scope="session")
+def teachers(tmp_path_factory, tokenizer) -> dict[str, Path]:
+    """Each architecture's teacher saved with the tokenizer, as a user's checkpoint folder would be."""
+    folders = {}
+    for architecture in ("bert", "roberta", "electra"):
+        torch.manual_seed(0)
+        model = AutoModel.from_config(teacher_config(architecture, tokenizer))
+        folder = tmp_path_factory.mktemp(architecture)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        folders[architecture] = folder
+    return folders
+
+
+@pytest.fixture(scope="session")
+def text_file(tmp_path_factory) -> Path:
+    """600 generated sentences, one a line: the tiny teachers' distillation text."""
+    path = tmp_path_factory.mktemp("text") / "train.txt"
+    path.write_text("\n".join(sentences(600, seed=1)) + "\n")
+    return path

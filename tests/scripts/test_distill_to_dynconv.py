@@ -4,23 +4,14 @@ loads and fine-tunes with run_glue, a resumed run equals an uninterrupted one, a
 with one line."""
 
 import json
-import random
 import re
 from pathlib import Path
 
 import pytest
 import torch
-from dynconv_testing import sigterm_at_optimizer_step
+from dynconv_testing import TEACHER_SIZES, sentences, sigterm_at_optimizer_step
 from safetensors.torch import load_file
-from transformers import (
-    AutoModel,
-    AutoModelForSequenceClassification,
-    BertConfig,
-    DistilBertConfig,
-    ElectraConfig,
-    GPT2Config,
-    RobertaConfig,
-)
+from transformers import AutoModel, AutoModelForSequenceClassification, BertConfig, DistilBertConfig, GPT2Config
 
 from dynconv_nlp import DynConvForSequenceClassification, DynConvModel
 from dynconv_nlp.data.tokenizer import train_tokenizer
@@ -28,56 +19,9 @@ from dynconv_nlp.distillation.distiller import Distiller, run_teacher
 from dynconv_nlp.models.dynconv.modeling_dynconv import DynConvEncoder
 from dynconv_nlp.distillation.mirror import copy_teacher_weights, mirror_config, parse_config_overrides, weight_map
 
-WORDS = ("the a one every cat dog bird fish man woman child sat ran flew swam on under near over quick slow "
-         "red green old young big small happy sad mat tree house river road park saw liked found").split()
-# initializer_range larger than BERT's 0.02, so that a tiny random teacher's attention is far from uniform.
-SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.2)
-
-
-def sentences(count: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) + " ." for _ in range(count)]
-
-
-def teacher_config(architecture: str, tokenizer):
-    """A tiny random teacher's config: BERT, RoBERTa (positions from pad + 1) or ELECTRA (embeddings of 16, projected)."""
-    common = SIZES | dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
-    if architecture == "bert":
-        return BertConfig(max_position_embeddings=64, **common)
-    if architecture == "roberta":
-        return RobertaConfig(max_position_embeddings=64 + tokenizer.pad_token_id + 1, type_vocab_size=1, **common)
-    return ElectraConfig(max_position_embeddings=64, embedding_size=16, **common)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tokenizer(sentences(300), vocab_size=120)
-
-
-@pytest.fixture(scope="module")
-def teachers(tmp_path_factory, tokenizer) -> dict[str, Path]:
-    """Each architecture's teacher saved with the tokenizer, as a user's checkpoint folder would be."""
-    folders = {}
-    for architecture in ("bert", "roberta", "electra"):
-        torch.manual_seed(0)
-        model = AutoModel.from_config(teacher_config(architecture, tokenizer))
-        folder = tmp_path_factory.mktemp(architecture)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        folders[architecture] = folder
-    return folders
-
-
-@pytest.fixture(scope="module")
-def text_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("text") / "train.txt"
-    path.write_text("\n".join(sentences(600, seed=1)) + "\n")
-    return path
-
-
 @pytest.fixture
 def distill(load_script, teachers, text_file, tmp_path):
+    """distill_to_dynconv.main on a tiny teacher and text, small settings unless given."""
     script = load_script("distill_to_dynconv")
 
     def run(*argv, teacher="bert", output_dir=None):
@@ -240,7 +184,7 @@ def test_bad_input_stops_with_one_line_and_writes_nothing(distill, tokenizer, te
     elif case == "decoder":
         argv = ["--teacher_name_or_path", str(_save(tmp_path / "gpt2", GPT2Config(n_layer=1, n_embd=32, n_head=4)))]
     elif case == "bert decoder":
-        config = BertConfig(is_decoder=True, **SIZES)
+        config = BertConfig(is_decoder=True, **TEACHER_SIZES)
         argv = ["--teacher_name_or_path", str(_save(tmp_path / "bert_decoder", config, tokenizer))]
     elif case == "no mapping":
         config = DistilBertConfig(dim=32, n_layers=1, n_heads=4, hidden_dim=64)
