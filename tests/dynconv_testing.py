@@ -1,7 +1,13 @@
 """Test helpers: a tiny DynConv config, random token ids, a corpus for tokenizers, tiny BERT-family
 teachers' configs and text (imported by the tests)."""
 
+import json
+import os
 import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 from transformers import BertConfig, ElectraConfig, RobertaConfig
@@ -83,3 +89,20 @@ def teacher_config(architecture: str, tokenizer):
     if architecture == "roberta":
         return RobertaConfig(max_position_embeddings=64 + tokenizer.pad_token_id + 1, type_vocab_size=1, **common)
     return ElectraConfig(max_position_embeddings=64, embedding_size=16, **common)
+
+
+def launch_two_processes(script: str, *argv: str) -> dict:
+    """scripts/SCRIPT.py under ``accelerate launch`` with 2 CPU processes; returns its all_results.json."""
+    with socket.socket() as s:  # a free port of its own: accelerate's 29500 may still be held by a run that just ended
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        str(Path(__file__).resolve().parents[1] / "scripts" / f"{script}.py"), *argv,
+    ]
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output_dir = Path(argv[argv.index("--output_dir") + 1])
+    return json.loads((output_dir / "all_results.json").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from dynconv_testing import TEACHER_SIZES, sentences, sigterm_at_optimizer_step
+from dynconv_testing import TEACHER_SIZES, launch_two_processes, sentences, sigterm_at_optimizer_step
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForSequenceClassification, BertConfig, DistilBertConfig, GPT2Config
 
@@ -140,6 +140,21 @@ def test_a_resumed_run_ends_with_the_same_losses(distill, tmp_path, monkeypatch)
     assert resumed["history"] == full["history"] and resumed["final"] == full["final"]
     full_weights, resumed_weights = load_file(full_out / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(full_weights[k], resumed_weights[k]) for k in full_weights)
+
+
+def test_two_processes_distil_through_both_stages(teachers, text_file, tmp_path):
+    """accelerate launch with 2 processes: stage 1 leaves most weights without gradients (DDP must allow
+    it), the switch to stage 2 happens on both, and the student gets closer to the teacher."""
+    out = tmp_path / "student"
+    results = launch_two_processes(
+        "distill_to_dynconv", "--teacher_name_or_path", str(teachers["bert"]), "--train_file", str(text_file),
+        "--line_by_line", "--max_seq_length", "32", "--max_eval_samples", "64", "--per_device_train_batch_size", "8",
+        "--config_overrides", "kernel_size=[5,9]", "--learning_rate", "3e-3", "--max_train_steps", "16",
+        "--stage1_ratio", "0.5", "--output_dir", str(out),
+    )
+    assert results["stage1_steps"] == 8 and results["steps"] == 16
+    assert results["final"]["eval_hidden_loss"] < results["initial"]["eval_hidden_loss"]
+    assert type(AutoModel.from_pretrained(out)) is DynConvModel
 
 
 def test_inputs_longer_than_the_teacher_reads(distill):

@@ -1,16 +1,14 @@
 """scripts/run_glue.py end to end: tiny runs on subsets of the real GLUE files, resume, 2 processes, bad input."""
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from dynconv_testing import launch_two_processes
 
 from dynconv_nlp.data.synthetic import negation_scope_splits
 
@@ -201,30 +199,14 @@ def test_tensorboard_tracking_writes_events(run_glue):
     assert list(out.rglob("events.out.tfevents.*"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch_two_processes(tmp_path, *argv) -> dict:
     """run_glue.py under ``accelerate launch`` with 2 CPU processes; returns its all_results.json."""
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_MODEL))
-    script = Path(__file__).resolve().parents[2] / "scripts" / "run_glue.py"
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        # A free port of its own: accelerate's default (29500) may still be held by a run that just ended.
-        "--main_process_port", str(_free_port()), str(script),
-        "--task_name", "negation_scope", "--config_name", str(config), "--vocab_size", "400",
+    return launch_two_processes(
+        "run_glue", "--task_name", "negation_scope", "--config_name", str(config), "--vocab_size", "400",
         "--max_train_samples", "128", "--per_device_train_batch_size", "16", *argv,
-    ]
-    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    output_dir = Path(argv[argv.index("--output_dir") + 1])
-    return json.loads((output_dir / "all_results.json").read_text())
+    )
 
 
 def test_two_processes_count_each_example_once(tmp_path):
