@@ -35,11 +35,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import AutoConfig, AutoModel
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.distillation.mirror import teacher_max_length
 from dynconv_nlp.errors import UsageError
+from dynconv_nlp.training.progress import latest_checkpoint
 
 # The run machinery (plan, resume, fingerprints, score tables) is the quality study's.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +50,7 @@ from benchmark_quality import GLUE_TASKS, Run, execute, majority_class_score, sc
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = ROOT / ".cache/teachers/all-MiniLM-L6-v2"
-STUDENTS = {"adaptive": [], "fixed": ["--config_overrides", "width_mode=fixed"]}
+STUDENTS = {"adaptive": "", "fixed": "width_mode=fixed"}  # added to the distillation config's config_overrides
 MODELS = ("teacher", "adaptive", "fixed")
 SCRATCH_RUNS = ROOT / "benchmarks/quality/runs"  # the from-scratch study's results, model "adaptive"
 # Targets stated in the issue before the runs.
@@ -80,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UsageError(f"--glue_dir {args.glue_dir} is not a folder")
     if not (args.teacher / "config.json").is_file():
         raise UsageError(f"the teacher is not at {args.teacher}: run `make teacher` (or pass --teacher)")
+    longest = teacher_max_length(AutoConfig.from_pretrained(args.teacher))
+    if max(args.lengths) > longest:
+        raise UsageError(f"--lengths {max(args.lengths)} is beyond the {longest} tokens the teacher reads")
     if min(args.jobs, args.threads or 1, args.tokens_per_batch, args.repeats) < 1:
         raise UsageError("--jobs, --threads, --tokens_per_batch and --repeats must be 1 or more")
     return args
@@ -95,9 +101,14 @@ def distill(args, model: str, threads: int) -> bool:
     if (out / "all_results.json").exists():
         return True
     command = [sys.executable, str(ROOT / "scripts/distill_to_dynconv.py"), str(args.distill_config),
-               "--teacher_name_or_path", str(args.teacher), "--output_dir", str(out), *STUDENTS[model]]
-    has_checkpoint = out.is_dir() and any(p.name.startswith("step_") for p in out.iterdir())
-    command += ["--resume_from_checkpoint", "latest"] if has_checkpoint else (["--overwrite_output_dir"] if out.exists() else [])
+               "--teacher_name_or_path", str(args.teacher), "--output_dir", str(out)]
+    overrides = yaml.safe_load(args.distill_config.read_text()).get("config_overrides", "")
+    overrides = ",".join(o for o in (overrides, STUDENTS[model]) if o)
+    command += ["--config_overrides", overrides] if overrides else []
+    if latest_checkpoint(out) is not None:
+        command += ["--resume_from_checkpoint", "latest"]
+    elif out.exists():
+        command += ["--overwrite_output_dir"]  # stopped before its first checkpoint: start again
     log = args.work_dir / f"distill-{model}.log"
     print(f"start distill-{model} (log: {log})", flush=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
@@ -181,7 +192,7 @@ def time_models(args) -> None:
     if len(folders) < 2:
         return
     models = {name: AutoModel.from_pretrained(path).eval() for name, path in folders.items()}
-    teacher_max = AutoConfig.from_pretrained(args.teacher).max_position_embeddings
+    teacher_max = teacher_max_length(AutoConfig.from_pretrained(args.teacher))
     lengths = sorted({*args.lengths, teacher_max})
     seconds = inference_seconds(models, lengths, args.tokens_per_batch, args.repeats)
     record = {"threads": torch.get_num_threads(), "tokens_per_batch": args.tokens_per_batch, "repeats": args.repeats,

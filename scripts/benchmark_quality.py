@@ -285,9 +285,11 @@ class Run:
         and weights), overrides, seed, extra arguments."""
         option = "--config_name" if "--config_name" in self.arguments else "--model_name_or_path"
         model = Path(self.arguments[self.arguments.index(option) + 1])
-        if model.is_dir():  # a pretrained checkpoint (benchmark_distill.py)
-            weights = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
-            model_text = (model / "config.json").read_text() + weights
+        if model.is_dir():  # a pretrained checkpoint (benchmark_distill.py): its config and every weight file
+            weights = hashlib.sha256()
+            for path in sorted([*model.glob("*.safetensors"), *model.glob("*.bin")]):
+                weights.update(path.read_bytes())
+            model_text = (model / "config.json").read_text() + weights.hexdigest()
         else:
             model_text = model.read_text()
         overrides = [a for a in self.arguments if "=" in a]

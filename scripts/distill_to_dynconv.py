@@ -23,7 +23,8 @@ import math
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType
+from huggingface_hub.errors import StrictDataclassError
 from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModel, DataCollatorWithPadding
 
@@ -32,9 +33,15 @@ from dynconv_nlp import hub
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors, parse_args_with_config_file
 from dynconv_nlp.data.text import add_text_options, check_text_options, load_text_splits, tokenize_texts
 from dynconv_nlp.distillation.distiller import Distiller
-from dynconv_nlp.distillation.mirror import check_teacher, copy_teacher_weights, mirror_config, parse_config_overrides
-from dynconv_nlp.errors import UsageError
-from dynconv_nlp.models import DynConvModel
+from dynconv_nlp.distillation.mirror import (
+    check_teacher,
+    copy_teacher_weights,
+    mirror_config,
+    parse_config_overrides,
+    teacher_max_length,
+)
+from dynconv_nlp.errors import UsageError, first_line
+from dynconv_nlp.models import DynConvConfig, DynConvModel
 from dynconv_nlp.training.loading import from_pretrained, one_line_load_errors, tokenizer_from_pretrained
 from dynconv_nlp.training.loop import count_train_steps, fit
 from dynconv_nlp.training.options import Recipe, add_training_options, check_training_options, require_positive
@@ -96,12 +103,20 @@ def load_tokenizer(args, teacher_config):
     return tokenizer
 
 
-def build_student(args, teacher, tokenizer) -> DynConvModel:
-    """A DynConvModel mirroring the teacher, its counterpart weights copied."""
+def student_config(args, teacher_config, tokenizer) -> DynConvConfig:
+    """The student's config: the teacher's mirror with ``--config_overrides``; inputs the teacher can read."""
     try:
-        config = mirror_config(teacher.config, tokenizer, **args.student_settings)
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"--config_overrides {args.config_overrides}: {error}") from None
+        config = mirror_config(teacher_config, tokenizer, **args.student_settings)
+    except (ValueError, TypeError, StrictDataclassError) as error:
+        raise UsageError(f"--config_overrides {args.config_overrides}: {first_line(error)}") from None
+    if args.max_seq_length > teacher_max_length(teacher_config):
+        raise UsageError(f"--max_seq_length {args.max_seq_length} is beyond the {teacher_max_length(teacher_config)} "
+                         "positions the teacher reads: lower it")
+    return config
+
+
+def build_student(config: DynConvConfig, teacher) -> DynConvModel:
+    """A DynConvModel mirroring the teacher, its counterpart weights copied."""
     student = DynConvModel(config)
     with torch.no_grad():
         copied = copy_teacher_weights(teacher, student)
@@ -110,15 +125,23 @@ def build_student(args, teacher, tokenizer) -> DynConvModel:
     return student
 
 
-def evaluate(model, dataloader, accelerator: Accelerator) -> dict:
-    """Both stages' losses and the mean width on the held-out text, averaged over its batches' tokens."""
+def evaluate(args, model, dataset, collate, accelerator: Accelerator) -> dict:
+    """Both stages' losses and the mean width on the held-out text, per real token of all of it.
+
+    Each process takes its own shard, so that every text counts once (a prepared loader would pad
+    the last batch with repeated texts); under ``--mixed_precision`` as in training.
+    """
+    shard = dataset.shard(accelerator.num_processes, accelerator.process_index, contiguous=True)
+    dataloader = DataLoader(shard, batch_size=args.per_device_eval_batch_size, collate_fn=collate)
     model.eval()
     sums = torch.zeros(4, device=accelerator.device)  # layer loss, hidden loss, width (each x tokens), tokens
-    with torch.no_grad():
+    with torch.no_grad(), accelerator.autocast():
         for batch in dataloader:
+            batch = batch.to(accelerator.device)
             out = model(**batch)
-            tokens = batch["attention_mask"].sum()
-            sums += torch.stack([out["layer_loss"] * tokens, out["hidden_loss"] * tokens, out["width"] * tokens, tokens])
+            tokens = batch["attention_mask"].sum(-1)  # [B]
+            sums += torch.stack([out["layer_loss"] * tokens.sum(), out["hidden_loss"] * tokens.sum(),
+                                 (out["width"] * tokens).sum(), tokens.sum()]).float()
     layer, hidden, width, tokens = accelerator.reduce(sums, "sum").tolist()
     model.train()
     return {"eval_layer_loss": layer / tokens, "eval_hidden_loss": hidden / tokens, "eval_width": width / tokens}
@@ -147,16 +170,21 @@ def distillation_notes(args, results: dict) -> str:
 @exit_on_expected_errors
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    accelerator = start_run(args, [DistributedDataParallelKwargs(find_unused_parameters=True)])  # stage 1 trains the convs only
+    # stage 1 trains the conv sub-layers only: DDP must allow weights without gradients.
+    accelerator = start_run(args, [DistributedDataParallelKwargs(find_unused_parameters=True)])
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise UsageError("distillation runs under DDP (or one process): stage 1 calls the student's layers one by one, "
+                         "which FSDP and DeepSpeed ZeRO do not gather; choose multi-GPU DDP in `accelerate config`")
     teacher_config = load_teacher_config(args)
     tokenizer = load_tokenizer(args, teacher_config)
+    config = student_config(args, teacher_config, tokenizer)
 
     # The text, the teacher, the student.
     splits = load_text_splits(args)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     teacher = from_pretrained(AutoModel, args.teacher_name_or_path, "--teacher_name_or_path",
                               trust_remote_code=args.trust_remote_code)
-    student = build_student(args, teacher, tokenizer)
+    student = build_student(config, teacher)
     if accelerator.is_main_process:
         write_run_info(args.output_dir, args, argv, splits, student.config, accelerator)
     encoded = tokenize_texts(args, splits, tokenizer, accelerator)
@@ -164,26 +192,29 @@ def main(argv=None) -> dict:
     # Its own generator, so that starting an iterator does not move the global one that dropout uses.
     train_dataloader = DataLoader(encoded["train"], shuffle=True, batch_size=args.per_device_train_batch_size,
                                   collate_fn=collate, generator=torch.Generator().manual_seed(args.seed))
-    eval_dataloader = DataLoader(encoded["validation"], batch_size=args.per_device_eval_batch_size, collate_fn=collate)
 
     batches_per_process = math.ceil(len(train_dataloader) / accelerator.num_processes)
     stage1_steps = round(args.stage1_ratio * count_train_steps(args, batches_per_process))
-    distiller = Distiller(student, teacher.to(accelerator.device), stage1_steps, args.gradient_accumulation_steps)
-    initial = evaluate(distiller.to(accelerator.device), accelerator.prepare(eval_dataloader), accelerator)
+    distiller = Distiller(student, teacher.to(accelerator.device), stage1_steps).to(accelerator.device)
+    initial = evaluate(args, distiller, encoded["validation"], collate, accelerator)
     logger.info("before: " + ", ".join(f"{k} {v:.4f}" for k, v in initial.items()), main_process_only=True)
 
+    def loss(model, batch):
+        value = model(**batch)["loss"]
+        if accelerator.sync_gradients:  # the last micro-batch of an optimizer step
+            accelerator.unwrap_model(model).count_step()
+        return value
+
     fitted = fit(
-        args, accelerator, distiller, train_dataloader,
-        loss=lambda model, batch: model(**batch)["loss"],
-        evaluate=lambda model, loaders: evaluate(model, loaders["validation"], accelerator),
-        eval_dataloaders={"validation": eval_dataloader},
+        args, accelerator, distiller, train_dataloader, loss=loss,
+        evaluate=lambda model, loaders: evaluate(args, model, encoded["validation"], collate, accelerator),
         project="distill_to_dynconv",
     )
     progress = fitted.progress
     student = accelerator.unwrap_model(fitted.model).student
     save_model(student, tokenizer, accelerator, args.output_dir)
 
-    final = progress.history[-1] if progress.history else evaluate(fitted.model, fitted.eval_dataloaders["validation"], accelerator)
+    final = progress.history[-1] if progress.history else evaluate(args, fitted.model, encoded["validation"], collate, accelerator)
     final = {k: final[k] for k in initial}
     results = {"teacher": args.teacher_name_or_path, "steps": progress.completed_steps, "stage1_steps": stage1_steps,
                "epochs": progress.epoch, "train_seconds": round(fitted.train_seconds, 1),

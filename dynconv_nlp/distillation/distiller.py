@@ -58,22 +58,22 @@ class Distiller(nn.Module):
     """A ``DynConvModel`` student and its frozen teacher; ``forward(**batch)`` gives the losses.
 
     The teacher is held outside the module tree, so that the optimizer, the checkpoints and DDP see
-    only the student. The number of training micro-batches seen is a buffer, saved with every
-    checkpoint, so a resumed run switches from stage 1 to stage 2 where an uninterrupted run would.
+    only the student. The optimizer steps taken are a buffer, saved with every checkpoint, so a
+    resumed run switches from stage 1 to stage 2 where an uninterrupted run would; the training
+    loop counts them (:meth:`count_step`), as only it knows where an optimizer step ends.
 
     Args:
         student: a ``DynConvModel`` (see :func:`.mirror.mirror_config`).
         teacher: the teacher ``AutoModel``; put in eval mode and frozen.
         stage1_steps: optimizer steps of stage 1, then stage 2.
-        gradient_accumulation_steps: micro-batches per optimizer step.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, stage1_steps: int, gradient_accumulation_steps: int = 1):
+    def __init__(self, student: nn.Module, teacher: nn.Module, stage1_steps: int):
         super().__init__()
         self.student = student
         self.__dict__["teacher"] = teacher.eval().requires_grad_(False)
-        self.stage1_micro_batches = stage1_steps * gradient_accumulation_steps
-        self.register_buffer("micro_batches", torch.zeros((), dtype=torch.long))
+        self.stage1_steps = stage1_steps
+        self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -82,19 +82,22 @@ class Distiller(nn.Module):
 
     @property
     def stage(self) -> int:
-        """The stage the next training batch belongs to."""
-        return 1 if int(self.micro_batches) < self.stage1_micro_batches else 2
+        """The stage of the current optimizer step: every micro-batch of one step is of the same stage."""
+        return 1 if int(self.optimizer_steps) < self.stage1_steps else 2
+
+    def count_step(self) -> None:
+        """Called once per optimizer step, after its last micro-batch's forward pass."""
+        self.optimizer_steps += 1
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
-        """Token ids [B, T] -> ``{"loss": the current stage's, "layer_loss", "hidden_loss", "width"}``.
+        """Token ids [B, T] -> ``{"loss": the current stage's, "layer_loss", "hidden_loss", "width" [B]}``.
 
         In training, ``loss`` is stage 1's ``layer_loss`` or stage 2's ``hidden_loss`` (each plus
-        ``width_penalty_coef`` times the mean width); in evaluation both losses are computed.
+        ``width_penalty_coef`` times the batch's mean width); in evaluation both losses are computed.
+        The losses are means over the batch's real tokens; ``width`` is each sequence's mean width.
         """
         teacher = run_teacher(self.teacher, input_ids, attention_mask, token_type_ids)
         stage = self.stage
-        if self.training:
-            self.micro_batches += 1
         losses = {}
         if not self.training or stage == 1:
             losses["layer_loss"], width = self.layer_loss(teacher, attention_mask)
@@ -102,22 +105,24 @@ class Distiller(nn.Module):
             losses["hidden_loss"], width = self.hidden_loss(teacher, input_ids, attention_mask, token_type_ids)
         task = losses["layer_loss"] if self.training and stage == 1 else losses["hidden_loss"]
         coef = self.student.config.width_penalty_coef
-        losses["loss"] = task + coef * width if coef else task
+        losses["loss"] = task + coef * width.mean() if coef else task
         losses["width"] = width.detach()
         return losses
 
     def layer_loss(self, teacher: TeacherOutputs, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 1: mean over layers of each conv sub-layer's error, from the teacher's layer input."""
+        """Stage 1: mean over layers of each conv sub-layer's error, from the teacher's layer input;
+        and each sequence's mean width [B]."""
         errors, widths = [], []
         for layer, layer_input, target in zip(self.student.encoder.layers, teacher.hidden_states, teacher.mixed):
             mixed, conv = layer.mix_tokens(layer_input, attention_mask)
             errors.append(masked_mse(mixed, target, attention_mask))
-            widths.append(conv.width_penalty.mean())
-        return torch.stack(errors).mean(), torch.stack(widths).mean()
+            widths.append(conv.width_penalty)
+        return torch.stack(errors).mean(), torch.stack(widths).mean(0)
 
     def hidden_loss(self, teacher: TeacherOutputs, input_ids, attention_mask, token_type_ids) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 2: mean over layers of the error of the student's own hidden states (every layer's output)."""
+        """Stage 2: mean over layers of the error of the student's own hidden states (every layer's
+        output); and each sequence's mean width [B]."""
         out = self.student(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            output_hidden_states=True)
         errors = [masked_mse(s, t, attention_mask) for s, t in zip(out.hidden_states[1:], teacher.hidden_states[1:])]
-        return torch.stack(errors).mean(), out.width_penalty.mean()
+        return torch.stack(errors).mean(), out.width_penalty

@@ -3,7 +3,7 @@
 A self-attention sub-layer and a DynConv sub-layer have the same shape:
 
     attention:  W_o · Σ_j a[t, j] · W_v x_j           over every token
-    conv:       W_out · Σ_j w[t, j] · W_in x_{t+j}     over a window, w generated from x_t
+    conv:       W_out · Σ_j w[t, j] · W_in x_{t+j}     over a window, w generated from W_in x_t
 
 with per-head weights on the same contiguous channel blocks. So the student keeps everything of
 the teacher but the attention weights: embeddings (and their layer norm), ``W_v`` as the conv's
@@ -33,6 +33,17 @@ TEACHER_LAYOUTS = {
 # Kernel size of every student layer unless --config_overrides says otherwise: attention sees the
 # whole input, so the student gets a wide window and learns per token how much of it to use.
 DEFAULT_KERNEL_SIZE = 31
+# What --config_overrides may set: the convolutions, their widths, dropout and the classifier. The
+# rest of the config is the teacher's, which the copied weights need.
+STUDENT_SETTINGS = (
+    "kernel_size", "kernel_type", "width_mode", "ramp", "width_init", "width_penalty_coef", "weight_dropout",
+    "conv_backend", "hidden_dropout_prob", "activation_dropout", "classifier_pooling", "classifier_dropout",
+)  # fmt: skip
+
+
+def teacher_max_length(config: PreTrainedConfig) -> int:
+    """The longest input the teacher reads: its position table less RoBERTa's reserved rows."""
+    return config.max_position_embeddings - (config.pad_token_id + 1 if TEACHER_LAYOUTS[config.model_type] == "roberta" else 0)
 
 
 def parse_config_overrides(text: str | None) -> dict:
@@ -48,10 +59,14 @@ def parse_config_overrides(text: str | None) -> dict:
         name, sep, value = item.partition("=")
         if not sep or not name.strip().isidentifier():
             raise UsageError(f"--config_overrides: {item!r} is not name=value (e.g. kernel_size=15,width_mode=fixed)")
+        name = name.strip()
+        if name not in STUDENT_SETTINGS:
+            raise UsageError(f"--config_overrides: {name} is not a setting of the student's convolutions; "
+                             f"those are {', '.join(STUDENT_SETTINGS)} (the rest mirrors the teacher)")
         try:
-            settings[name.strip()] = json.loads(value)
+            settings[name] = json.loads(value)
         except json.JSONDecodeError:
-            settings[name.strip()] = value.strip()
+            settings[name] = value.strip()
     return settings
 
 
@@ -75,7 +90,6 @@ def mirror_config(teacher_config: PreTrainedConfig, tokenizer, **conv_settings) 
     """A :class:`DynConvConfig` with the teacher's sizes, norms and embeddings; ``conv_settings``
     (``kernel_size``, ``width_mode``, ``conv_backend``, ...) set the convolutions."""
     t = teacher_config
-    position_offset = t.pad_token_id + 1 if TEACHER_LAYOUTS[t.model_type] == "roberta" else 0
     settings = dict(
         vocab_size=t.vocab_size,
         hidden_size=t.hidden_size,
@@ -87,16 +101,17 @@ def mirror_config(teacher_config: PreTrainedConfig, tokenizer, **conv_settings) 
         hidden_act=t.hidden_act,
         layer_norm_eps=t.layer_norm_eps,
         hidden_dropout_prob=t.hidden_dropout_prob,
-        attention_probs_dropout_prob=t.attention_probs_dropout_prob,
+        weight_dropout=t.attention_probs_dropout_prob,  # dropout on the taps, as on attention's weights
         initializer_range=t.initializer_range,
         normalize_before=False,
         embedding_layer_norm=True,
         scale_embedding=False,
         position_embedding_type="learned",
         max_position_embeddings=t.max_position_embeddings,
-        position_offset=position_offset,
+        position_offset=t.max_position_embeddings - teacher_max_length(t),
         clamp_positions=True,
         type_vocab_size=t.type_vocab_size,
+        default_token_type=0 if t.type_vocab_size > 0 else None,
         glu=False,
         kernel_size=DEFAULT_KERNEL_SIZE,
         # The teacher's pooler reads the first token, which a convolution only sees through its

@@ -195,13 +195,20 @@ def test_position_offset_reads_the_table_from_that_row():
 
 def test_bert_style_embeddings_normalise_then_project_to_the_hidden_size():
     """embedding_layer_norm: a layer norm on the summed embeddings; embedding_size != hidden_size (ELECTRA):
-    embeddings of that width, projected to the model's; the masked-LM head maps back to it."""
-    model = _model(DynConvForMaskedLM, embedding_size=8, embedding_layer_norm=True, scale_embedding=False)
+    embeddings of that width, projected to the model's; the masked-LM head maps back to it; without
+    token_type_ids every token is of default_token_type."""
+    model = _model(DynConvForMaskedLM, embedding_size=8, embedding_layer_norm=True, scale_embedding=False,
+                   position_embedding_type="learned", default_token_type=0)
     embeddings = model.model.encoder.embeddings
     assert model.model.embed_tokens.weight.shape[1] == 8 and embeddings.layer_norm.normalized_shape == (8,)
     assert embeddings.project.in_features == 8 and embeddings.project.out_features == 16
     assert model.lm_head.decoder.weight is model.model.embed_tokens.weight
-    out = model(random_ids(B, T), output_hidden_states=True)
+    ids = random_ids(B, T)
+    embedded = model.model.embed_tokens(ids)
+    summed = embedded + embeddings.position_embeddings(torch.arange(T)) + embeddings.token_type_embeddings.weight[0]
+    expected = embeddings.project(embeddings.layer_norm(summed))  # eval: no dropout
+    out = model(ids, output_hidden_states=True)
+    torch.testing.assert_close(out.hidden_states[0], expected)
     assert out.logits.shape == (B, T, model.config.vocab_size)
     with pytest.raises(ValueError, match="embedding_size .* must equal hidden_size"):
         DynConvForConditionalGeneration(tiny_config(embedding_size=8))

@@ -108,7 +108,11 @@ def test_the_student_loads_with_auto_classes_and_fine_tunes_with_run_glue(distil
     glue = load_script("run_glue")
     tuned = glue.main(["--task_name", "mrpc", "--glue_dir", str(tiny_glue_dir), "--model_name_or_path", str(out),
                        "--max_length", "32", "--num_train_epochs", "2", "--output_dir", str(tmp_path / "mrpc")])
-    assert 0 <= tuned["eval_accuracy"] <= 1
+    assert tuned["steps"] == 2 and (tmp_path / "mrpc" / "model.safetensors").is_file()
+    # The fine-tuned classifier started from the student: every encoder weight loaded, only the head new.
+    student = load_file(out / "model.safetensors")
+    encoder = {k.removeprefix("model."): v for k, v in classifier.state_dict().items() if k.startswith("model.")}
+    assert encoder.keys() == student.keys() and all(torch.equal(v, student[k]) for k, v in encoder.items())
 
 
 def test_run_glue_gives_the_model_token_types(distill, load_script, tiny_glue_dir, tmp_path, monkeypatch):
@@ -125,6 +129,22 @@ def test_run_glue_gives_the_model_token_types(distill, load_script, tiny_glue_di
     load_script("run_glue").main(["--task_name", "rte", "--glue_dir", str(tiny_glue_dir), "--model_name_or_path",
                                   str(out), "--max_train_steps", "1", "--output_dir", str(tmp_path / "rte")])
     assert seen and all(t is not None and t.max() == 1 for t in seen)
+
+
+def test_stages_switch_at_an_optimizer_step_with_gradient_accumulation(distill, teachers, tmp_path):
+    """7 batches an epoch in steps of 3 (the last step of an epoch takes 1): stage 1 is the first 3
+    optimizer steps, the whole first epoch; the feed-forward layers stay the teacher's through step 3
+    and train from step 4 on."""
+    argv = ["--max_train_samples", "100", "--gradient_accumulation_steps", "3", "--num_train_epochs", "2",
+            "--stage1_ratio", "0.5", "--checkpointing_steps", "1"]
+    results, out = distill(*argv)
+    assert (results["steps"], results["stage1_steps"]) == (6, 3)
+    teacher = load_file(teachers["bert"] / "model.safetensors")
+    for step, trained in ((3, False), (4, True)):
+        state = load_file(out / f"step_{step}" / "model.safetensors")
+        assert int(state["optimizer_steps"]) == step
+        assert torch.equal(state["student.encoder.layers.0.ffn.fc1.weight"],
+                           teacher["encoder.layer.0.intermediate.dense.weight"]) != trained
 
 
 def test_a_resumed_run_ends_with_the_same_losses(distill, tmp_path, monkeypatch):
@@ -144,7 +164,7 @@ def test_a_resumed_run_ends_with_the_same_losses(distill, tmp_path, monkeypatch)
 
 def test_two_processes_distil_through_both_stages(teachers, text_file, tmp_path):
     """accelerate launch with 2 processes: stage 1 leaves most weights without gradients (DDP must allow
-    it), the switch to stage 2 happens on both, and the student gets closer to the teacher."""
+    it), stage 2 trains them, and the student gets closer to the teacher."""
     out = tmp_path / "student"
     results = launch_two_processes(
         "distill_to_dynconv", "--teacher_name_or_path", str(teachers["bert"]), "--train_file", str(text_file),
@@ -187,6 +207,9 @@ def _save(folder: Path, config, tokenizer=None) -> Path:
     ("no mapping", "is a 'distilbert' model"),
     ("tokenizer mismatch", "the tokenizer of --tokenizer_name .* does not match the teacher: 300 tokens"),
     ("empty text", "has no text"),
+    ("unknown setting", "--config_overrides: hidden_size is not a setting of the student's convolutions"),
+    ("bad setting", "--config_overrides kernel_size=abc: .*kernel_size"),
+    ("too long", "--max_seq_length 100 is beyond the 64 positions the teacher reads"),
 ])
 def test_bad_input_stops_with_one_line_and_writes_nothing(distill, tokenizer, teachers, tmp_path, capsys, case, message):
     argv = []
@@ -212,6 +235,12 @@ def test_bad_input_stops_with_one_line_and_writes_nothing(distill, tokenizer, te
         empty = tmp_path / "empty.txt"
         empty.write_text("\n \n")
         argv = ["--train_file", str(empty)]
+    elif case == "unknown setting":
+        argv = ["--config_overrides", "hidden_size=64"]
+    elif case == "bad setting":
+        argv = ["--config_overrides", "kernel_size=abc"]
+    elif case == "too long":
+        argv = ["--max_seq_length", "100"]
     with pytest.raises(SystemExit) as exit_info:
         distill(*argv, output_dir=tmp_path / "out")
     assert exit_info.value.code == 2

@@ -60,6 +60,8 @@ class DynConvConfig(PreTrainedConfig):
             ``hidden_size``); a different width is projected to ``hidden_size``, as ELECTRA does.
         embedding_layer_norm: a layer norm on the summed embeddings, as BERT (before the dropout).
         type_vocab_size: segment (token type) embeddings of the encoder, 0 for none.
+        default_token_type: the segment of every token when no ``token_type_ids`` are given (BERT: 0);
+            ``None`` adds no token-type embedding then.
         normalize_before: pre-norm blocks (and a final layer norm) instead of post-norm.
         scale_embedding: multiply token embeddings by sqrt(hidden_size), as fairseq.
         layer_norm_eps: epsilon of the layer norms.
@@ -110,6 +112,7 @@ class DynConvConfig(PreTrainedConfig):
     embedding_size: int | None = None
     embedding_layer_norm: bool = False
     type_vocab_size: int = 2
+    default_token_type: int | None = None
     normalize_before: bool = False
     scale_embedding: bool = True
     layer_norm_eps: float = 1e-5
@@ -182,6 +185,8 @@ class DynConvConfig(PreTrainedConfig):
             raise ValueError(f"classifier_dropout must be in [0, 1) or None, got {self.classifier_dropout}")
         if self.type_vocab_size < 0:
             raise ValueError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        if self.default_token_type is not None and not 0 <= self.default_token_type < max(self.type_vocab_size, 1):
+            raise ValueError(f"default_token_type must be None or in [0, type_vocab_size), got {self.default_token_type}")
         if self.max_position_embeddings < 1:
             raise ValueError(f"max_position_embeddings must be >= 1, got {self.max_position_embeddings}")
         if not 0 <= self.position_offset < self.max_position_embeddings:

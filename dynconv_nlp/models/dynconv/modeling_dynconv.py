@@ -183,7 +183,7 @@ class DynConvEmbeddings(nn.Module):
         super().__init__()
         self.position_embedding_type = config.position_embedding_type
         self.max_positions, self.position_offset = config.max_position_embeddings, config.position_offset
-        self.clamp_positions = config.clamp_positions
+        self.clamp_positions, self.default_token_type = config.clamp_positions, config.default_token_type
         self.scale = math.sqrt(config.embedding_size) if config.scale_embedding else 1.0
         self.dropout = config.hidden_dropout_prob
         size = config.embedding_size
@@ -208,10 +208,10 @@ class DynConvEmbeddings(nn.Module):
         elif self.position_embedding_type == "learned":
             x = x + self.position_embeddings(self.table_rows(position_ids))
         if hasattr(self, "token_type_embeddings"):
-            # As BERT: no token types given means every token is of the first segment.
-            if token_type_ids is None:
-                token_type_ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
-            x = x + self.token_type_embeddings(token_type_ids)
+            if token_type_ids is None and self.default_token_type is not None:  # BERT: all of segment 0
+                token_type_ids = torch.full(x.shape[:2], self.default_token_type, dtype=torch.long, device=x.device)
+            if token_type_ids is not None:
+                x = x + self.token_type_embeddings(token_type_ids)
         if hasattr(self, "layer_norm"):
             x = self.layer_norm(x)
         x = F.dropout(x, self.dropout, self.training)
@@ -365,7 +365,7 @@ class DynConvEncoder(nn.Module):
     ) -> DynConvModelOutput:
         """
         Args:
-            input_ids: [B, T] token ids (needs ``embed_tokens``), or ``inputs_embeds`` [B, T, C].
+            input_ids: [B, T] token ids (needs ``embed_tokens``), or ``inputs_embeds`` [B, T, E] (E: ``embedding_size``).
             attention_mask: [B, T], 1 for tokens, 0 for padding; padded positions contribute nothing.
             token_type_ids: [B, T] segment ids, used where the embeddings have token types.
             output_hidden_states: return every layer's output (default: the config's).
@@ -428,7 +428,7 @@ class DynConvModel(DynConvPreTrainedModel):
     ) -> DynConvModelOutput:
         """
         Args:
-            input_ids: [B, T] token ids (or ``inputs_embeds`` [B, T, C]).
+            input_ids: [B, T] token ids (or ``inputs_embeds`` [B, T, E], E: ``embedding_size``).
             attention_mask: [B, T], 1 for tokens, 0 for padding; padded positions contribute nothing.
             token_type_ids: [B, T] segment ids (first / second sentence), optional.
             output_hidden_states: return every layer's output.
