@@ -15,7 +15,8 @@ def bench(load_script):
 
 
 def test_every_model_gets_the_same_settings_and_sst2_one_seed(bench, teachers, tmp_path):
-    args = bench.parse_args(["--glue_dir", str(tmp_path), "--teacher", str(teachers["bert"]), "--work_dir", str(tmp_path)])
+    args = bench.parse_args(["--glue_dir", str(tmp_path), "--teacher", str(teachers["bert"]), "--work_dir", str(tmp_path),
+                             "--lengths", "32"])  # the tiny teacher reads 64 tokens
     runs = bench.plan_runs(args)
     assert [r.name for r in runs if r.task == "sst2"] == [f"glue-sst2-{m}-seed42" for m in bench.MODELS]
     assert len(runs) == 3 * (1 + 4 * 3)
@@ -75,8 +76,13 @@ def test_targets_met_and_missed(bench):
     assert bench.targets(partial, None) == lines[:1]
 
 
-def test_a_missing_teacher_stops_with_one_line(bench, tmp_path, capsys):
+@pytest.mark.parametrize("teacher,argv,message", [
+    ("nowhere", [], "run `make teacher` (or pass --teacher)"),
+    ("bert", ["--lengths", "128"], "--lengths 128 is beyond the 64 tokens the teacher reads"),
+])
+def test_bad_arguments_stop_with_one_line(bench, teachers, tmp_path, capsys, teacher, argv, message):
+    folder = teachers.get(teacher, tmp_path / teacher)
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--timing_only", "--teacher", str(tmp_path / "nowhere")])
+        bench.main(["--timing_only", "--teacher", str(folder), *argv])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().endswith("run `make teacher` (or pass --teacher)")
+    assert capsys.readouterr().err.strip().endswith(message)
