@@ -33,7 +33,7 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     config = tmp_path / "distill.yaml"
     config.write_text(yaml.safe_dump({
         "train_file": [str(text_file)], "line_by_line": True, "max_seq_length": 32, "max_eval_samples": 32,
-        "max_train_steps": 6, "config_overrides": "kernel_size=[5,9]", "learning_rate": 3e-3, "seed": 0,
+        "max_train_steps": 6, "config_overrides": "kernel_size=[5,9],conv_backend=unfold", "learning_rate": 3e-3, "seed": 0,
         "output_dir": "ignored: the study sets it",
     }))
     out, work = tmp_path / "results", tmp_path / "work"

@@ -26,10 +26,11 @@ def distill(load_script, teachers, text_file, tmp_path):
 
     def run(*argv, teacher="bert", output_dir=None):
         output_dir = tmp_path / (output_dir or "student")  # a name is a folder in tmp_path
+        # The unfold backend: training on 'auto' would start torch.compile in every run (seconds each).
         defaults = {
             "--teacher_name_or_path": str(teachers[teacher]), "--train_file": str(text_file), "--line_by_line": None,
             "--max_seq_length": "32", "--max_eval_samples": "64", "--per_device_train_batch_size": "16",
-            "--config_overrides": "kernel_size=[5,9],weight_dropout=0.0,hidden_dropout_prob=0.0",
+            "--config_overrides": "kernel_size=[5,9],weight_dropout=0.0,hidden_dropout_prob=0.0,conv_backend=unfold",
             "--learning_rate": "3e-3", "--output_dir": str(output_dir), "--seed": "0",
         }
         extra = []
@@ -169,7 +170,7 @@ def test_two_processes_distil_through_both_stages(teachers, text_file, tmp_path)
     results = launch_two_processes(
         "distill_to_dynconv", "--teacher_name_or_path", str(teachers["bert"]), "--train_file", str(text_file),
         "--line_by_line", "--max_seq_length", "32", "--max_eval_samples", "64", "--per_device_train_batch_size", "8",
-        "--config_overrides", "kernel_size=[5,9]", "--learning_rate", "3e-3", "--max_train_steps", "16",
+        "--config_overrides", "kernel_size=[5,9],conv_backend=unfold", "--learning_rate", "3e-3", "--max_train_steps", "16",
         "--stage1_ratio", "0.5", "--output_dir", str(out),
     )
     assert results["stage1_steps"] == 8 and results["steps"] == 16
