@@ -56,8 +56,11 @@ def ramp_mask(
     """
     tap_range = tap_range or range(kernel_size)
     offsets = torch.arange(tap_range.start, tap_range.stop, device=left.device, dtype=left.dtype) - padding_l
-    extent = torch.where(offsets < 0, left.unsqueeze(-1), right.unsqueeze(-1))
-    return ((extent + ramp - offsets.abs()) / ramp).clamp(0.0, 1.0)
+    # (extent + ramp) - d, as active_taps rounds it; the sums over [..., K] cost one pass fewer
+    # when made on the extents [...], and dividing by a ramp of 1 is skipped (it changes nothing).
+    reach = torch.where(offsets < 0, (left + ramp).unsqueeze(-1), (right + ramp).unsqueeze(-1))
+    mask = reach - offsets.abs()
+    return (mask / ramp if ramp != 1 else mask).clamp_(0.0, 1.0)
 
 
 # Std of the width projection's initial weights: small, so that every token starts near width_init.

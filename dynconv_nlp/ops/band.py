@@ -1,11 +1,11 @@
 """Blocked band-matrix GEMM: tokens in tiles of L, each tile one matmul against its window.
 
 For a tile of L tokens and one head, the outputs are ``band [L, L + K - 1] @ window [L + K - 1, R]``
-where row i of ``band`` holds token i's K taps starting at column i. The band is written through
-an ``as_strided`` view of a zeroed buffer (row stride L + K, so element (i, i + j) is tap j), and the
-kernel gradient is read back through the same view. A fraction (L - 1) / (L + K - 1) of the
-band is zeros, so the matmuls waste that share of their multiply-adds, but they run at GEMM speed
-instead of memory speed.
+where row i of ``band`` holds token i's K taps starting at column i. The band is built by skewing
+the padded taps (:func:`_band`), and the kernel gradient is read back through an ``as_strided``
+view of the band's gradient (row stride L + K, so element (i, i + j) is tap j). A fraction
+(L - 1) / (L + K - 1) of the band is zeros, so the matmuls waste that share of their multiply-adds,
+but they run at GEMM speed instead of memory speed.
 Half-precision inputs are computed in float32.
 """
 
@@ -50,11 +50,16 @@ def _untile(t: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def _band(weight: torch.Tensor, L: int, n_tiles: int) -> torch.Tensor:
-    """weight [B, T, H, K] -> band matrices [B, n_tiles, H, L, L + K - 1]."""
-    B, T, H, K = weight.shape
-    band = weight.new_zeros(B, n_tiles, H, L, L + K - 1)
-    _band_view(band, K).copy_(_tiles(weight, L, n_tiles))
-    return band
+    """weight [B, T, H, K] -> band matrices [B, n_tiles, H, L, L + K - 1].
+
+    Skewed in one pass instead of zero-filling a buffer and copying the taps in: each row of K taps
+    gets L zeros appended, and the padded rows, read back with a row length one shorter (L + K - 1),
+    shift right by one column per row, so that row i holds its taps from column i and zeros elsewhere.
+    """
+    B, _, H, K = weight.shape
+    W = L + K - 1
+    padded = F.pad(_tiles(weight, L, n_tiles), (0, L)).flatten(-2)  # [B, n_tiles, H, L * (W + 1)]
+    return padded[..., : L * W].view(B, n_tiles, H, L, W)
 
 
 def band_forward(x: torch.Tensor, weight: torch.Tensor, padding_l: int, tile: int) -> torch.Tensor:
