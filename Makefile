@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo glue glue-seeds test benchmark pretrain-offline teacher distill-offline clean
+.PHONY: install demo glue glue-seeds test benchmark gpu-check pretrain-offline teacher distill-offline clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,14 @@ test: install
 benchmark: install
 	$(BIN)/python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu
 	$(BIN)/python scripts/benchmark_model.py --output_dir benchmarks/model_cpu
+
+# The GPU check (scripts/gpu_check.py, about 8 minutes on one GPU): every CUDA path against the reference,
+# the models, a bf16 run, the op benchmarks; results in benchmarks/ops_gpu/. On a fresh clone, name the
+# CUDA build of PyTorch (its wheel brings triton), e.g.
+#   make gpu-check TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# Without a GPU it says so and exits 0.
+gpu-check: install
+	$(BIN)/python scripts/gpu_check.py
 
 # Pretrain the small encoder on ../shared/data's training text, then fine-tune it on five GLUE tasks,
 # and the same model from scratch beside it (results in outputs/<task>_{pretrained,scratch}/all_results.json).
