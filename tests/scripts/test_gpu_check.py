@@ -125,3 +125,48 @@ def test_benchmark_targets_say_met_and_missed():
 def test_make_gpu_check_runs_the_script():
     make = subprocess.run(["make", "-n", "gpu-check"], capture_output=True, text=True, cwd=ROOT)
     assert make.returncode == 0 and "scripts/gpu_check.py" in make.stdout
+
+
+def test_the_bf16_training_check_runs_run_glue_through_accelerate(tmp_path):
+    # On the CPU and short (the GPU check runs 600 steps): the command, its bf16 and its results.
+    report = gpu_check.Report(tmp_path, ENVIRONMENT)
+    gpu_check.check_training(report, train_samples=320)
+    checks = {c.name.split(":")[0]: c for c in report.checks}
+    assert checks["the run is in bf16 (run_info.json)"].ok
+    assert "training loss falls by epoch" in checks and len(report.measurements["train"]["train_losses"]) == 3
+    assert report.measurements["train"]["steps"] == 30
+
+
+def test_benchmarks_are_gathered_with_their_targets_and_mismatches(monkeypatch, tmp_path):
+    import benchmark_ops
+
+    runs = []
+
+    def fake_benchmark_ops(argv):  # what benchmark_ops.py writes, without the GPU
+        runs.append(argv)
+        out = Path(argv[argv.index("--output_dir") + 1])
+        out.mkdir(parents=True)
+        C = int(argv[argv.index("--hidden_size") + 1])
+        rows = [{"backend": "triton", "C": C, "T": 2048, "K": 31, "forward_ms": 1.0, "forward_backward_ms": 2.0,
+                 "floor_ms": 0.8, "error": None},
+                {"backend": "unfold", "C": C, "T": 2048, "K": 31, "forward_ms": 4.0, "forward_backward_ms": 8.0,
+                 "floor_ms": 0.8, "error": "output differs from naive by 0.1" if C == 1024 else None}]
+        (out / "results.json").write_text(json.dumps({"rows": rows}))
+        return 0
+
+    monkeypatch.setattr(benchmark_ops, "main", fake_benchmark_ops)
+    monkeypatch.setattr(gpu_check, "benchmark_skipping", lambda device: [
+        {"K": 127, "T": 2048, "B": 8, "C": 512, "H": 8, "mean_width": 0.25, "zero_taps": 0.7, "full_ms": 3.0,
+         "ms": 1.5, "speedup": 2.0}])
+    report = gpu_check.Report(tmp_path, ENVIRONMENT)
+    gpu_check.run_benchmarks(report, tmp_path, repeats=3)
+    backends = [argv[argv.index("--backends") + 1 : argv.index("--repeats")] for argv in runs]
+    assert backends == [["triton", "unfold"], ["triton"]]
+    assert [c.name for c in report.failures] == ["unfold at C=1024 T=2048 K=31 matches naive"]
+    met = {t["target"]: t["met"] for t in report.measurements["targets"]}
+    assert met["tile skipping at mean width 25%, K=127: 2.00x (target 1.5x)"]
+    assert met["triton forward at 80% of the floor (C=512, T=2048, K=31; target 60%)"]
+    report.write()
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| 127 | 2048 | 25% | 70% | 3.00 | 1.50 | 2.00x |" in markdown
+    assert "- met: triton forward+backward 4.00x faster than unfold (C=512, T=2048, K=31)" in markdown
