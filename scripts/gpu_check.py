@@ -9,7 +9,8 @@ Parts (``--parts``, in this order):
 - ``ops``: the compiled (not interpreted) Triton forward and backward, and every other backend on
   CUDA, against ``naive``: outputs and gradients in fp32/bf16/fp16, K in {1, 3, 4, 7, 15, 31, 63,
   127}, causal and centred, T not a multiple of the tile, empty and non-contiguous inputs, taps
-  skipped on whole tiles with learned-looking widths; what ``auto`` picks and why.
+  skipped on whole tiles with learned-looking widths; ``tests/ops/test_triton.py`` on CUDA; what
+  ``auto`` picks and why.
 - ``models``: a forward and backward of every head on CUDA, ``generate()`` with and without the
   cache, ``torch.compile(model)`` against eager.
 - ``train``: a short bf16 ``run_glue.py`` run (600 steps) of the generated ``negation_scope`` task
@@ -228,6 +229,15 @@ def check_skipping(mean_width: float, causal: bool, device: str) -> str | None:
     return compare_with_naive("triton", x, weight, K - 1 if causal else K // 2, grad_y, inactive_taps=True)
 
 
+def run_pytest(path: str) -> str | None:
+    """The project's own tests of ``path``, which run on CUDA where it is there."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path], cwd=ROOT,
+                            capture_output=True, text=True)
+    print(result.stdout[-2000:], flush=True)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr.strip()[-200:]
+    return None if result.returncode == 0 else summary
+
+
 def check_ops(report: Report, device: str) -> None:
     from dynconv_nlp.ops import BACKENDS
     from dynconv_nlp.ops.dispatch import choose_backend, triton_available
@@ -256,6 +266,8 @@ def check_ops(report: Report, device: str) -> None:
                 side = "causal" if causal else "centred"
                 name = f"triton skipping zero taps, mean width {mean_width:.0%} of K - 1, {side}"
                 report.run(part, name, check_skipping, mean_width, causal, device)
+    if "triton" in backends:
+        report.run(part, "tests/ops/test_triton.py on CUDA", run_pytest, "tests/ops/test_triton.py")
     expected = "triton" if triton_available() else "band"
     for training in (False, True):
         x = torch.empty(1, 1, 64, device=device, requires_grad=training)

@@ -170,3 +170,11 @@ def test_benchmarks_are_gathered_with_their_targets_and_mismatches(monkeypatch, 
     markdown = (tmp_path / "results.md").read_text()
     assert "| 127 | 2048 | 25% | 70% | 3.00 | 1.50 | 2.00x |" in markdown
     assert "- met: triton forward+backward 4.00x faster than unfold (C=512, T=2048, K=31)" in markdown
+
+
+def test_pytest_runs_are_checks(tmp_path):
+    (tmp_path / "test_one.py").write_text("def test_passes():\n    pass\n\ndef test_fails():\n    assert 1 == 2\n")
+    problem = gpu_check.run_pytest(str(tmp_path / "test_one.py"))
+    assert problem is not None and "1 failed, 1 passed" in problem
+    (tmp_path / "test_one.py").write_text("def test_passes():\n    pass\n")
+    assert gpu_check.run_pytest(str(tmp_path / "test_one.py")) is None
