@@ -93,17 +93,22 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def seconds(fn, device: str) -> float:
+def seconds(fn, device: str, calls: int = 1) -> float:
+    """Seconds per call of ``calls`` calls of ``fn`` back to back."""
     start = time.perf_counter()
-    fn()
+    for _ in range(calls):
+        fn()
     sync(device)
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / calls
 
 
 def median_ms(fn, repeats: int, device: str) -> float:
     fn()  # warm-up: allocator, kernel compilation, caches
     sync(device)
-    return 1e3 * statistics.median(seconds(fn, device) for _ in range(repeats))
+    # On a GPU, ten calls between synchronisations: the launches queue up behind the running kernels,
+    # so a short kernel is timed, not its launch and the synchronisation.
+    calls = 10 if device.startswith("cuda") else 1
+    return 1e3 * statistics.median(seconds(fn, device, calls) for _ in range(repeats))
 
 
 def peak_mb(fn, device: str) -> float | None:
@@ -184,10 +189,10 @@ def benchmark_ops(args, machine: dict) -> list[dict]:
         padding_l = K - 1 if args.causal else K // 2
         for T in args.seq_lens:
             B = args.tokens // T
-            g = torch.Generator().manual_seed(0)
-            x = torch.randn(B, T, C, generator=g).to(args.device, dtype).requires_grad_()
-            weight = torch.randn(B, T, H, K, generator=g).softmax(-1).to(args.device, dtype).requires_grad_()
-            grad_y = torch.randn(B, T, C, generator=g).to(args.device, dtype)
+            g = torch.Generator(args.device).manual_seed(0)  # drawn where they are used: fast on a GPU
+            x = torch.randn(B, T, C, generator=g, device=args.device).to(dtype).requires_grad_()
+            weight = torch.randn(B, T, H, K, generator=g, device=args.device).softmax(-1).to(dtype).requires_grad_()
+            grad_y = torch.randn(B, T, C, generator=g, device=args.device).to(dtype)
             floor = floor_ms(B, T, C, H, K, x.element_size(), machine)
             for backend in args.backends or runnable_backends(args.device):
                 row = dict(backend=backend, T=T, B=B, C=C, H=H, K=K, dtype=args.dtype, floor_ms=floor[0],
@@ -218,9 +223,10 @@ def benchmark_ops(args, machine: dict) -> list[dict]:
 
 def benchmark_attention(B, T, C, H, K, dtype, args) -> dict:
     """``scaled_dot_product_attention`` over the same tokens: q, k, v [B, H, T, C / H]."""
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(B, H, T, C // H, generator=g).to(args.device, dtype).requires_grad_() for _ in range(3))
-    grad_y = torch.randn(B, H, T, C // H, generator=g).to(args.device, dtype)
+    g = torch.Generator(args.device).manual_seed(0)
+    q, k, v = (torch.randn(B, H, T, C // H, generator=g, device=args.device).to(dtype).requires_grad_()
+               for _ in range(3))
+    grad_y = torch.randn(B, H, T, C // H, generator=g, device=args.device).to(dtype)
 
     def forward():
         with torch.no_grad():

@@ -137,12 +137,12 @@ def test_inactive_taps_are_skipped():
 
 
 def test_declared_inactive_taps_are_skipped_in_the_kernel_gradient():
-    # Tap 0 is zero on the first tile of 32 tokens only, the last tap on every token; a NaN in x
-    # at a token that only those taps would pair with grad_y must not reach grad_weight.
-    T, K, padding_l = 64, 5, 2
+    # Tap 0 is zero on the first 64 tokens only (whole tiles both of the interpreter's 32 tokens and
+    # of the GPU's 64), the last tap on every token: their kernel gradients must be skipped there.
+    T, K, padding_l = 128, 5, 2
     x, weight, grad_y = _inputs(1, T, 8, 2, K, torch.float32)
     with torch.no_grad():
-        weight[:, :32, :, 0] = 0
+        weight[:, :64, :, 0] = 0
         weight[..., K - 1] = 0
     expected = _output_and_grads(dynamic_conv1d_naive, x, weight, padding_l, grad_y)
 
@@ -154,8 +154,8 @@ def test_declared_inactive_taps_are_skipped_in_the_kernel_gradient():
     torch.testing.assert_close(grad_x, expected[1])
     active = weight.detach() != 0
     torch.testing.assert_close(grad_w[active], expected[2][active])
-    assert (grad_w[:, :32, :, 0] == 0).all() and (grad_w[..., K - 1] == 0).all()
-    assert (grad_w[:, 32:, :, 0] != 0).all()  # the tap is active on the second tile
+    assert (grad_w[:, :64, :, 0] == 0).all() and (grad_w[..., K - 1] == 0).all()
+    assert (grad_w[:, 64:, :, 0] != 0).all()  # the tap is active on the later tiles
 
 
 def test_layer_gradients_with_skipped_taps_match_naive():
