@@ -420,23 +420,10 @@ def check_training(report: Report, train_samples: int = 6400) -> None:
 # --- benchmark ------------------------------------------------------------------------------------
 
 
-def median_ms(fn, *args, repeats: int = 20) -> float:
-    """Median CUDA-event time of ``fn(*args)`` in ms, after one warm-up call."""
-    fn(*args)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn(*args)
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return sorted(times)[len(times) // 2]
-
-
 def benchmark_skipping(device: str) -> list[dict]:
     """Triton forward+backward (zero taps declared inactive) on learned-looking taps against all K taps."""
+    from benchmark_ops import median_ms
+
     from dynconv_nlp.ops import dynamic_conv1d
 
     B, T, C, H, K = 8, 2048, 512, 8, 127
@@ -446,11 +433,11 @@ def benchmark_skipping(device: str) -> list[dict]:
         y = dynamic_conv1d(x, weight, K // 2, backend="triton", zero_taps_inactive=True)
         torch.autograd.grad(y, (x, weight), grad_y)
 
-    full_ms = median_ms(forward_backward, dense)
+    full_ms = median_ms(lambda: forward_backward(dense), 20, device)
     rows = []
     for mean_width in SKIPPING_WIDTHS:
         weight = learned_looking_taps(B, T, H, K, mean_width, device, causal=False).requires_grad_()
-        ms = median_ms(forward_backward, weight)
+        ms = median_ms(lambda: forward_backward(weight), 20, device)
         rows.append({"K": K, "T": T, "B": B, "C": C, "H": H, "mean_width": mean_width,
                      "zero_taps": (weight == 0).float().mean().item(), "full_ms": full_ms, "ms": ms,
                      "speedup": full_ms / ms})
