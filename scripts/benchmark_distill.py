@@ -186,6 +186,12 @@ def inference_seconds(models: dict, lengths: list[int], tokens_per_batch: int, r
     return seconds
 
 
+def distillation_steps(folder: Path) -> int | None:
+    """The optimizer steps a student was distilled for (a fixed-width student's cost does not depend on them)."""
+    results = folder / "all_results.json"
+    return json.loads(results.read_text()).get("steps") if results.exists() else None
+
+
 def time_models(args) -> None:
     """Inference time of the teacher and the distilled students into ``inference.json``."""
     folders = {m: model_dir(args, m) for m in MODELS if (model_dir(args, m) / "config.json").exists()}
@@ -197,20 +203,23 @@ def time_models(args) -> None:
     seconds = inference_seconds(models, lengths, args.tokens_per_batch, args.repeats)
     record = {"threads": torch.get_num_threads(), "tokens_per_batch": args.tokens_per_batch, "repeats": args.repeats,
               "teacher_max_length": teacher_max, "seconds": seconds,
-              "conv_backend": {n: getattr(m.config, "conv_backend", None) for n, m in models.items()}}
+              "conv_backend": {n: getattr(m.config, "conv_backend", None) for n, m in models.items()},
+              "distillation_steps": {n: distillation_steps(folders[n]) for n in models if n != "teacher"}}
     (args.output_dir / "inference.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def distillation_record(args) -> dict:
-    """Each student's distillation: wall time, steps, losses before and after, learned widths per layer."""
-    record = {}
+    """Each student's distillation: wall time, steps, losses before and after, learned widths per layer.
+    A student whose folder is gone (it is not committed) keeps its saved record."""
+    saved = args.output_dir / "distillation.json"
+    record = json.loads(saved.read_text()) if saved.exists() else {}
     for model in STUDENTS:
         results = model_dir(args, model) / "all_results.json"
         if results.exists():
             r = json.loads(results.read_text())
             record[model] = {k: r[k] for k in ("steps", "stage1_steps", "train_seconds", "train_samples", "initial", "final", "widths")}
     if record:
-        (args.output_dir / "distillation.json").write_text(json.dumps(record, indent=2) + "\n")
+        saved.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
@@ -285,15 +294,19 @@ def write_tables(args) -> str:
     if inference:
         names = list(inference["seconds"])
         lengths = list(inference["seconds"][names[0]])
-        rows = ["| T | " + " | ".join(f"{n} ms" for n in names) + " | teacher / adaptive |", "|---:|" + "---:|" * (len(names) + 1)]
+        students = [n for n in names if n != "teacher"]
+        rows = ["| T | " + " | ".join(f"{n} ms" for n in names) + "".join(f" | teacher / {s}" for s in students) + " |",
+                "|---:|" + "---:|" * (len(names) + len(students))]
         for length in lengths:
             cells = [f"{1000 * inference['seconds'][n][length]:.0f}" for n in names]
-            ratio = (inference["seconds"]["teacher"][length] / inference["seconds"]["adaptive"][length]
-                     if {"teacher", "adaptive"} <= set(names) else float("nan"))
-            rows.append(f"| {length} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+            cells += [f"{inference['seconds']['teacher'][length] / inference['seconds'][s][length]:.2f}" for s in students]
+            rows.append(f"| {length} | " + " | ".join(cells) + " |")
         sections.append(f"Inference, one forward pass of {inference['tokens_per_batch']} tokens per batch, "
                         f"{inference['threads']} threads, median of {inference['repeats']}, models interleaved:\n\n"
                         + "\n".join(rows))
+        steps = inference.get("distillation_steps", {})
+        if steps:
+            sections[-1] += "\n\nTimed checkpoints, distillation steps: " + ", ".join(f"{n} {s}" for n, s in steps.items())
     if glue is not None or inference:
         sections.append("Targets:\n\n" + "\n".join(targets(glue or {"by": {}, "averages": {}, "tasks": []}, inference)))
     text = "\n\n".join(sections)

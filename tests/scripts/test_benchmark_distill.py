@@ -1,6 +1,7 @@
 """scripts/benchmark_distill.py: the plan, a tiny end-to-end study (distil, then fine-tune), timing and targets."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,19 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     table = (out / "results.md").read_text()
     assert "| teacher |" in table and "| adaptive |" in table and "Distillation" in table
     assert "faster than the teacher at T = 64" not in table  # T < 512 is not a target
+    assert "| teacher / adaptive |" in table and "distillation steps: adaptive 6" in table
 
     # Again: nothing trains, the same records.
     before = {p.name: p.read_text() for p in (out / "runs").glob("*.json")}
     assert bench.main(argv) == 0
     assert {p.name: p.read_text() for p in (out / "runs").glob("*.json")} == before
+
+    # Students are not committed: without their folders the tables keep the saved records.
+    table = (out / "results.md").read_text()  # the second run timed the models again
+    shutil.rmtree(work / "student-adaptive")
+    assert bench.main([*argv, "--timing_only"]) == 0
+    assert json.loads((out / "distillation.json").read_text())["adaptive"] == distilled
+    assert (out / "results.md").read_text() == table
 
 
 def test_targets_met_and_missed(bench):
