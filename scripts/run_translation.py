@@ -211,13 +211,13 @@ def train_dataloader_for(args, dataset, collate):
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, generator=generator), sampler
 
 
-def smoothed_loss(model, batch, label_smoothing: float, width_penalty_coef: float):
-    """Label-smoothed cross-entropy per target token, plus the DynConv width penalty times its coefficient."""
+def smoothed_loss(model, batch, label_smoothing: float):
+    """Label-smoothed cross-entropy per target token, plus a DynConv model's width terms (penalty, budget)."""
     outputs = model(**{k: v for k, v in batch.items() if k != "labels"})
     logits, labels = outputs.logits, batch["labels"]
     loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=label_smoothing)
-    if width_penalty_coef and getattr(outputs, "width_penalty", None) is not None:
-        loss = loss + width_penalty_coef * outputs.width_penalty.mean()
+    if getattr(outputs, "width_loss", None) is not None:
+        loss = loss + outputs.width_loss
     return loss
 
 
@@ -291,10 +291,9 @@ def main(argv=None) -> dict:
     eval_dataloader = DataLoader(encoded["validation"], batch_size=args.per_device_eval_batch_size, collate_fn=collate)
 
     # Train: the validation loss after every epoch; translating is left for the end.
-    width_penalty_coef = getattr(config, "width_penalty_coef", 0.0)
     fitted = fit(
         args, accelerator, model, train_dataloader,
-        loss=lambda model, batch: smoothed_loss(model, batch, args.label_smoothing, width_penalty_coef),
+        loss=lambda model, batch: smoothed_loss(model, batch, args.label_smoothing),
         evaluate=lambda model, loaders: {"eval_loss": validation_loss(model, loaders["validation"], accelerator)},
         eval_dataloaders={"validation": eval_dataloader}, project="run_translation",
         count_tokens=lambda batch: int((batch["labels"] != -100).sum() + batch["attention_mask"].sum()),

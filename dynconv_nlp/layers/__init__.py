@@ -1,7 +1,8 @@
 """Layers: the adaptive-width DynamicConv1d and the encoder/decoder blocks built on it."""
 
 from .blocks import CrossAttention, DynConvBlockOutput, DynConvDecoderBlock, DynConvEncoderBlock, FeedForward
-from .dynamic_conv import DynamicConv1d, DynamicConvOutput, WidthProjection, ramp_mask
+from .dynamic_conv import DynamicConv1d, DynamicConvOutput, WidthProjection, extent_fraction, ramp_mask
+from .width_budget import WidthBudget
 
 __all__ = [
     "CrossAttention",
@@ -11,6 +12,8 @@ __all__ = [
     "DynamicConv1d",
     "DynamicConvOutput",
     "FeedForward",
+    "WidthBudget",
     "WidthProjection",
+    "extent_fraction",
     "ramp_mask",
 ]

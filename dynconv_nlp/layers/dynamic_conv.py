@@ -10,6 +10,12 @@ Attention Span) turns taps off beyond the extents, inside the softmax::
 
 so gradients reach the extents through the ramp, and taps beyond ``e + rho`` carry exact zeros,
 which the layer trims away before calling the op (``trim=True``, on the CPU).
+
+An extent is ``max * (floor + (1 - floor) * g(z))`` of a logit z from the width projection. With
+``g = sigmoid`` (``extent_activation="sigmoid"``) the gradient vanishes at both ends, so a width that
+a penalty drove to zero never comes back; ``g = clamp(z, 0, 1)`` (``"clamp"``) passes gradients
+straight through outside [0, 1] when they point back inside, and the floor keeps the next tap
+partly on, so a collapsed width still feels what the task would gain from it.
 """
 
 import math
@@ -23,6 +29,7 @@ from ..ops.dispatch import dynamic_conv1d
 
 KERNEL_MODES = ("dynamic", "light")
 WIDTH_MODES = ("adaptive", "fixed")
+EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 
 
 @dataclass
@@ -63,27 +70,57 @@ def ramp_mask(
     return (mask / ramp if ramp != 1 else mask).clamp_(0.0, 1.0)
 
 
+class ClampInward(torch.autograd.Function):
+    """clamp(z, 0, 1) whose gradient is the identity, except that outside [0, 1] a gradient that would
+    push z further out is dropped: a saturated extent can always be pulled back, never driven away."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        return z.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (z,) = ctx.saved_tensors
+        # Gradient descent moves z by -grad: below 0 only a negative gradient raises it, above 1 a positive one lowers it.
+        outward = ((z < 0) & (grad > 0)) | ((z > 1) & (grad < 0))
+        return grad.masked_fill(outward, 0.0)
+
+
+def extent_fraction(logits: torch.Tensor, activation: str, floor: float = 0.0) -> torch.Tensor:
+    """Extents as a fraction of their maximum, in [floor, 1], from width-projection logits (any shape)."""
+    if activation == "sigmoid":
+        fraction = torch.sigmoid(logits)
+    elif torch.is_grad_enabled() and logits.requires_grad:
+        fraction = ClampInward.apply(logits)
+    else:
+        fraction = logits.clamp(0.0, 1.0)
+    return fraction if floor == 0 else floor + (1 - floor) * fraction
+
+
 # Std of the width projection's initial weights: small, so that every token starts near width_init.
 INITIAL_WIDTH_WEIGHT_STD = 0.02
 
 
 class WidthProjection(nn.Linear):
-    """Conv inputs [B, T, C] -> extent logits [B, T, H * sides]; sigmoid(logit) is the extent as a
-    fraction of its maximum.
+    """Conv inputs [B, T, C] -> extent logits [B, T, H * sides]; :func:`extent_fraction` turns a logit
+    into the extent as a fraction of its maximum.
 
-    It keeps ``width_init`` so that whoever (re)initialises it, this layer or a transformers model's
-    ``_init_weights``, can start every extent at that fraction: small weights and the bias
-    logit(width_init), see :meth:`reset_parameters`.
+    It keeps ``width_init`` (and how logits become extents) so that whoever (re)initialises it, this
+    layer or a transformers model's ``_init_weights``, can start every extent at that fraction: small
+    weights and the bias of :attr:`initial_bias`, see :meth:`reset_parameters`.
     """
 
-    def __init__(self, in_features: int, out_features: int, width_init: float):
-        self.width_init = width_init  # before nn.Linear.__init__, which calls reset_parameters
+    def __init__(self, in_features: int, out_features: int, width_init: float, activation: str = "sigmoid", floor: float = 0.0):
+        # Before nn.Linear.__init__, which calls reset_parameters.
+        self.width_init, self.activation, self.floor = width_init, activation, floor
         super().__init__(in_features, out_features, bias=True)
 
     @property
     def initial_bias(self) -> float:
-        """logit(width_init): with weights near 0, every extent starts at width_init of its maximum."""
-        return math.log(self.width_init / (1 - self.width_init))
+        """The logit whose extent is width_init of the maximum: with weights near 0, every extent starts there."""
+        share = (self.width_init - self.floor) / (1 - self.floor)
+        return math.log(share / (1 - share)) if self.activation == "sigmoid" else share
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.weight, std=INITIAL_WIDTH_WEIGHT_STD)
@@ -106,6 +143,9 @@ class DynamicConv1d(nn.Module):
         ramp: ramp length rho >= 1 of the soft width mask.
         width_init: initial extents as a fraction of their maximum, in (0, 1) (kept as
             ``self.width_init`` and by the :class:`WidthProjection`, which applies it).
+        extent_activation: ``"sigmoid"`` or ``"clamp"``, how a width logit becomes an extent (see the
+            module docstring: ``"clamp"`` has no absorbing zero).
+        width_floor: the smallest extent as a fraction of its maximum, in [0, width_init).
         glu: input projection to 2C followed by a GLU.
         weight_dropout: DropConnect probability on the normalised taps.
         bias: biases in the input, kernel and output projections (the width projection always has
@@ -128,6 +168,8 @@ class DynamicConv1d(nn.Module):
         width: str = "adaptive",
         ramp: float = 1.0,
         width_init: float = 0.5,
+        extent_activation: str = "sigmoid",
+        width_floor: float = 0.0,
         glu: bool = False,
         weight_dropout: float = 0.0,
         bias: bool = True,
@@ -136,11 +178,16 @@ class DynamicConv1d(nn.Module):
     ):
         super().__init__()
         _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout)
+        if extent_activation not in EXTENT_ACTIVATIONS:
+            raise ValueError(f"extent_activation must be one of {EXTENT_ACTIVATIONS}, got {extent_activation!r}")
+        if not 0.0 <= width_floor < width_init:
+            raise ValueError(f"width_floor must be in [0, width_init = {width_init}), got {width_floor}")
         self.hidden_size, self.num_heads, self.kernel_size = hidden_size, num_heads, kernel_size
         self.causal, self.kernel_type, self.width_mode = causal, kernel, width
         self.padding_l = kernel_size - 1 if causal else kernel_size // 2
         self.ramp, self.weight_dropout, self.trim, self.backend = ramp, weight_dropout, trim, backend
         self.glu, self.width_init = glu, width_init
+        self.extent_activation, self.width_floor = extent_activation, width_floor
 
         self.input_proj = nn.Linear(hidden_size, 2 * hidden_size if glu else hidden_size, bias=bias)
         if kernel == "dynamic":
@@ -150,7 +197,9 @@ class DynamicConv1d(nn.Module):
             nn.init.xavier_uniform_(self.kernel_weight)
         if width == "adaptive":
             # One extent per head to the left, and one to the right unless causal.
-            self.width_proj = WidthProjection(hidden_size, num_heads * (1 if causal else 2), width_init)
+            self.width_proj = WidthProjection(
+                hidden_size, num_heads * (1 if causal else 2), width_init, extent_activation, width_floor
+            )
         self.output_proj = nn.Linear(hidden_size, hidden_size, bias=bias)
 
     @property
@@ -177,7 +226,8 @@ class DynamicConv1d(nn.Module):
             full = u.new_ones(B, T, self.num_heads, dtype=_math_dtype(u))
             return full * self.max_left, full * self.max_right
         sides = 1 if self.causal else 2
-        gates = torch.sigmoid(self.width_proj(u).to(_math_dtype(u))).reshape(B, T, self.num_heads, sides)
+        logits = self.width_proj(u).to(_math_dtype(u))
+        gates = extent_fraction(logits, self.extent_activation, self.width_floor).reshape(B, T, self.num_heads, sides)
         left = gates[..., 0] * self.max_left
         right = gates[..., 1] * self.max_right if not self.causal else torch.zeros_like(left)
         return left, right

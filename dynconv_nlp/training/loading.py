@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate import Accelerator
-from huggingface_hub.errors import StrictDataclassClassValidationError
+from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
@@ -23,10 +23,10 @@ from .progress import PROGRESS_FILE, TrainingProgress
 
 # What loaders raise on bad files: missing or unreadable (OSError), not JSON or impossible values
 # (ValueError, JSONDecodeError among them), damaged safetensors, a torch.load of a damaged or
-# unsafe pickle (RuntimeError, UnpicklingError), a config's validate() (StrictDataclassClassValidationError).
+# unsafe pickle (RuntimeError, UnpicklingError), a config value of the wrong type or validate() (StrictDataclassError).
 LOAD_ERRORS = (
     OSError, ValueError, SafetensorError, RuntimeError, pickle.UnpicklingError, KeyError,
-    StrictDataclassClassValidationError,
+    StrictDataclassError,
 )  # fmt: skip
 
 

@@ -178,11 +178,13 @@ def fit(
                 if not accelerator.sync_gradients:
                     continue
                 progress.completed_steps += 1
+                state_logs = after_optimizer_step(model)
                 bar.update(1)
                 bar.set_postfix(loss=f"{recent_loss:.4f}" if recent_loss is not None else "-",
                                 tok_s=f"{tokens_seen / (time.perf_counter() - start):.0f}", refresh=False)
                 if tracking:
-                    accelerator.log({"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}, step=progress.completed_steps)
+                    logs = {"train/loss": value, "train/lr": lr_scheduler.get_last_lr()[0]}
+                    accelerator.log(logs | {f"train/{k}": v for k, v in state_logs.items()}, step=progress.completed_steps)
                 if args.checkpointing_steps and args.checkpointing_steps.isdigit():
                     if progress.completed_steps % int(args.checkpointing_steps) == 0:
                         checkpoint(accelerator, output_dir, f"step_{progress.completed_steps}", progress)
@@ -198,6 +200,26 @@ def fit(
     if tracking:
         accelerator.end_training()
     return Fitted(model, eval_dataloaders, progress, max_train_steps, train_seconds, recipe)
+
+
+def after_optimizer_step(model: nn.Module) -> dict:
+    """Step the modules that keep training state of their own beside the optimizer's (a
+    :class:`~dynconv_nlp.layers.WidthBudget`'s multipliers): their ``after_optimizer_step()``, whose
+    values are logged. Their state is in the model's buffers, so checkpoints keep it."""
+    logs = {}
+    for module in model.modules():
+        if callable(getattr(module, "after_optimizer_step", None)):
+            logs |= module.after_optimizer_step()
+    return logs
+
+
+def training_logs(model: nn.Module) -> dict:
+    """The same modules' current state (``training_logs()``), for the epoch's metrics."""
+    logs = {}
+    for module in model.modules():
+        if callable(getattr(module, "training_logs", None)):
+            logs |= module.training_logs()
+    return logs
 
 
 def count_train_steps(args, batches_per_epoch: int) -> int:
@@ -233,7 +255,7 @@ def end_epoch(args, accelerator, model, epoch, progress, evaluate, eval_dataload
         torch.tensor([progress.epoch_loss_sum, progress.batches_in_epoch], device=accelerator.device), "sum"
     ).tolist()
     progress.epoch, progress.batches_in_epoch, progress.epoch_loss_sum = epoch + 1, 0, 0.0
-    metrics = {"train_loss": loss_sum / max(batch_count, 1)} | evaluate(model, eval_dataloaders)
+    metrics = {"train_loss": loss_sum / max(batch_count, 1)} | training_logs(model) | evaluate(model, eval_dataloaders)
     progress.history.append({"epoch": epoch, "step": progress.completed_steps} | metrics)
     logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), main_process_only=True)
     if tracking:

@@ -53,8 +53,36 @@ def test_saved_config_loads_back(tmp_path):
         (dict(vocab_size=0), r"vocab_size must be >= 1, got 0"),
         (dict(num_hidden_layers=0), r"encoder_layers must be >= 1, got 0"),
         (dict(max_position_embeddings=0), r"max_position_embeddings must be >= 1, got 0"),
+        (dict(extent_activation="tanh"), r"extent_activation must be one of .*, got 'tanh'"),
+        (dict(width_init=0.3, width_floor=0.3), r"width_floor must be in \[0, width_init = 0.3\), got 0.3"),
+        (dict(width_mode="fixed", width_budget=0.5), r"width_budget needs width_mode='adaptive'"),
+        (dict(encoder_layers=2, width_budget=[0.5]), r"width_budget must be one value or one per layer \(2\)"),
+        (dict(width_budget=0.01), r"every width_budget must be in \(width_floor = 0.01, 1\]"),
+        (dict(decoder_layers=1, decoder_width_budget=1.5), r"every decoder_width_budget must be in"),
+        (dict(width_budget=0.5, width_budget_step_size=0), r"width_budget_step_size > 0"),
     ],
 )
 def test_bad_values_raise_a_value_error_naming_them(settings, match):
     with pytest.raises(ValueError, match=match):
         DynConvConfig(**settings)
+
+
+def test_a_width_budget_defaults_to_extents_without_an_absorbing_zero():
+    plain = DynConvConfig()
+    assert (plain.width_budget, plain.extent_activation, plain.width_floor) == (None, "sigmoid", 0.0)  # as before budgets
+    budgeted = DynConvConfig(encoder_layers=3, width_budget=0.25)
+    assert budgeted.width_budget == [0.25] * 3 and (budgeted.extent_activation, budgeted.width_floor) == ("clamp", 0.01)
+    explicit = DynConvConfig(width_budget=0.25, extent_activation="sigmoid")
+    assert (explicit.extent_activation, explicit.width_floor) == ("sigmoid", 0.0)
+    assert DynConvConfig.from_dict(budgeted.to_dict()).to_dict() == budgeted.to_dict()
+
+
+def test_config_overrides_read_json_values_and_expand_per_layer_settings():
+    config = DynConvConfig(encoder_layers=2)
+    config.update_from_string("kernel_size=[5,9],width_budget=0.3,extent_activation=clamp,conv_backend=band")
+    assert config.kernel_size == [5, 9] and config.width_budget == [0.3, 0.3] and config.conv_backend == "band"
+    assert config.width_floor == 0.01  # the clamp's own floor: it was resolved for the sigmoid before
+    with pytest.raises(ValueError, match="'colour=red' is not name=value with a setting of this config"):
+        config.update_from_string("colour=red")
+    with pytest.raises(ValueError, match="every width_budget must be in"):
+        config.update_from_string("width_budget=2")

@@ -214,3 +214,23 @@ def test_the_decoder_drops_its_cache_under_gradient_checkpointing():
     assert out.cache is None
     out.last_hidden_state.sum().backward()
     assert model.model.decoder.layers[0].conv.width_proj.bias.grad is not None
+
+
+def test_a_width_budget_constrains_encoder_and_decoder_layers():
+    model = _model(width_budget=0.4, width_penalty_coef=0.1).train()  # decoder layers: no budget (1)
+    ids, mask, labels = _batch()
+    budget = model.width_budget
+    torch.testing.assert_close(budget.budgets, torch.tensor([0.4, 0.4, 1.0, 1.0]))
+    budget.multipliers.fill_(2.0)
+    out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    assert budget.measured.tolist() == [1.0] * 4  # recorded, not yet stepped
+    logs = budget.after_optimizer_step()
+    measured = torch.tensor([logs[f"width_{layer}"] for layer in range(4)])
+    expected = 0.1 * out.width_penalty.mean() + (2.0 * (measured - budget.budgets)).sum()
+    torch.testing.assert_close(out.width_loss, expected)
+    ce = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), labels.flatten())
+    torch.testing.assert_close(out.loss, ce + out.width_loss)
+    # Cached encoder outputs (generate) carry no per-layer widths of this call: no budget term then.
+    encoder_outputs = model.get_encoder()(input_ids=ids, attention_mask=mask)
+    cached = model.eval()(encoder_outputs=encoder_outputs.to_tuple()[:1], attention_mask=mask, labels=labels)
+    torch.testing.assert_close(cached.width_loss, 0.1 * cached.width_penalty.mean())

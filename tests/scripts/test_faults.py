@@ -140,6 +140,8 @@ def test_a_config_with_impossible_values_is_one_line(glue, saved_model, tmp_path
     bad.write_text(json.dumps(TINY_MODEL | {"kernel_size": [3, -7]}))
     assert "every kernel_size must be >= 1" in glue.fail(2, "--config_name", str(bad))
     assert "must be in [0, 1)" in glue.fail(2, "--config_overrides", "hidden_dropout_prob=1.5")
+    assert "width_budget" in glue.fail(2, "--config_overrides", "width_budget=wide")
+    assert "not name=value with a setting of this config" in glue.fail(2, "--config_overrides", "colour=red")
 
 
 def test_a_tokenizer_folder_with_missing_files_is_one_line(glue, saved_tokenizer, tmp_path):

@@ -138,6 +138,28 @@ def test_resuming_a_finished_run_trains_no_further(run_glue, tmp_path):
     assert resumed["eval_accuracy"] == full["eval_accuracy"]
 
 
+def test_a_width_budget_holds_and_a_resumed_run_takes_the_same_steps(run_glue, tmp_path):
+    """The budget's multipliers are training state: logged every epoch, kept in checkpoints, resumed exactly."""
+    budget = "width_budget=[0.2,0.3],extent_activation=clamp,width_budget_warmup_steps=4,width_budget_step_size=0.5"
+    argv = ["--task_name", "negation_scope", "--max_train_samples", "128", "--max_eval_samples", "32",
+            "--num_train_epochs", "3", "--per_device_train_batch_size", "16", "--checkpointing_steps", "4",
+            "--learning_rate", "1e-2", "--config_overrides", f"width_init=0.9,{budget}"]
+    full, out = run_glue(*argv, output_dir=tmp_path / "full")
+    last = full["history"][-1]
+    assert last["width_budget_0"] == pytest.approx(0.2) and last["width_budget_1"] == pytest.approx(0.3)
+    assert last["width_0"] <= 0.2 + 0.05 and last["width_1"] <= 0.3 + 0.05  # from 0.9 at the start
+    assert max(h["width_multiplier_0"] for h in full["history"]) > 0
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.width_budget == [0.2, 0.3] and model.config.extent_activation == "clamp"
+    assert model.width_budget.steps.item() == full["history"][full["best_epoch"]]["step"]  # the best epoch's model
+
+    stopped = tmp_path / "stopped"
+    _copy_stopped_run(out, stopped, "step_12")  # in the middle of the run, the budget warmed in
+    resumed, _ = run_glue(*argv, "--resume_from_checkpoint", str(stopped / "step_12"), output_dir=stopped)
+    assert resumed["history"] == full["history"]
+    assert resumed["eval_accuracy"] == full["eval_accuracy"]
+
+
 @needs_glue
 def test_config_file_with_command_line_overrides(run_glue, tmp_path):
     config = tmp_path / "run.yaml"

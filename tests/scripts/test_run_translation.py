@@ -95,7 +95,9 @@ def test_beam_1_equals_a_hand_written_greedy_loop(run_translation, tmp_path):
 
 @needs_multi30k
 def test_resumed_run_ends_with_the_same_scores(run_translation, tmp_path):
-    argv = ["--num_train_epochs", "2", "--max_tokens", "600", "--checkpointing_steps", "5"]
+    # With width budgets on both stacks: their multipliers are training state too.
+    budgets = "width_budget=0.4,decoder_width_budget=0.3,extent_activation=clamp,width_budget_step_size=0.1"
+    argv = ["--num_train_epochs", "2", "--max_tokens", "600", "--checkpointing_steps", "5", "--config_overrides", budgets]
     full, out = run_translation(*argv, output_dir=tmp_path / "full")
     steps = sorted(int(p.name.split("_")[1]) for p in out.glob("step_*"))
     stopped = tmp_path / "stopped"
@@ -109,7 +111,9 @@ def test_resumed_run_ends_with_the_same_scores(run_translation, tmp_path):
     resumed, _ = run_translation(*argv, "--resume_from_checkpoint", str(stopped / checkpoint), output_dir=stopped)
     for key in ("steps", "eval_bleu", "eval_chrf", "test_bleu"):
         assert resumed[key] == full[key], key
-    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+    assert resumed["history"] == full["history"]
+    assert full["history"][-1]["width_budget_3"] == pytest.approx(0.3)  # the decoder's layers follow the encoder's
+    assert any(h[f"width_multiplier_{layer}"] > 0 for h in full["history"] for layer in range(4))
 
 
 @needs_multi30k

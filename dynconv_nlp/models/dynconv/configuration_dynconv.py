@@ -1,5 +1,8 @@
 """DynConv model configuration."""
 
+import json
+import re
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
@@ -7,6 +10,10 @@ KERNEL_TYPES = ("dynamic", "light")
 WIDTH_MODES = ("adaptive", "fixed")
 POSITION_EMBEDDING_TYPES = ("none", "sinusoidal", "learned")
 CLASSIFIER_POOLINGS = ("mean", "first")
+EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
+# The floor of "clamp" extents when none is given: the next tap stays partly on, so a collapsed
+# width still gets a gradient from the task (at 0, the ramp switches that tap off exactly).
+CLAMP_WIDTH_FLOOR = 0.01
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
@@ -43,6 +50,16 @@ class DynConvConfig(PreTrainedConfig):
         ramp: length rho >= 1 of the soft ramp that switches taps off beyond the extents.
         width_init: initial extents as a fraction of their maximum, in (0, 1).
         width_penalty_coef: lambda; the models add ``lambda * width_penalty`` to the loss.
+        width_budget: the largest mean width each encoder layer may keep in training, as a share of
+            K - 1 in (width_floor, 1]: one value for all or one per layer; ``None``, no budget. A
+            Lagrange multiplier per layer enforces it (``dynconv_nlp.layers.WidthBudget``).
+        decoder_width_budget: the same for the decoder layers.
+        width_budget_warmup_steps: optimizer steps over which the budget falls from full width.
+        width_budget_step_size: the multipliers' dual ascent step.
+        extent_activation: how a width logit becomes an extent: ``"sigmoid"`` or ``"clamp"`` (no
+            absorbing zero, see ``dynconv_nlp.layers.dynamic_conv``). Default: ``"clamp"`` with a
+            width budget, else ``"sigmoid"`` (what models before it used).
+        width_floor: the smallest extent, as a share of its maximum. Default: 0.01 with ``"clamp"``, else 0.
         glu: GLU input projection in each convolution sub-layer.
         weight_dropout: DropConnect probability on the normalised taps.
         conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
@@ -98,6 +115,12 @@ class DynConvConfig(PreTrainedConfig):
     ramp: float | int = 1.0
     width_init: float = 0.5
     width_penalty_coef: float | int = 0.0
+    width_budget: float | int | list[float | int] | None = None
+    decoder_width_budget: float | int | list[float | int] | None = None
+    width_budget_warmup_steps: int = 0
+    width_budget_step_size: float | int = 0.01
+    extent_activation: str | None = None
+    width_floor: float | int | None = None
     glu: bool = True
     weight_dropout: float | int = 0.1
     conv_backend: str = "auto"
@@ -132,14 +155,49 @@ class DynConvConfig(PreTrainedConfig):
             self.encoder_layers = kwargs.pop("num_hidden_layers")
         # One int means every layer; None means fairseq's schedule. Stored as lists, so a saved
         # config says exactly what each layer has.
-        self.kernel_size = _per_layer("kernel_size", self.kernel_size, self.encoder_layers)
-        self.decoder_kernel_size = _per_layer("decoder_kernel_size", self.decoder_kernel_size, self.decoder_layers)
+        self.expand_per_layer()
+        if self.extent_activation is None:
+            budgeted = self.width_budget is not None or self.decoder_width_budget is not None
+            self.extent_activation = "clamp" if budgeted else "sigmoid"
+        if self.width_floor is None:
+            self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
         if self.embedding_size is None:
             self.embedding_size = self.hidden_size
         if self.decoder_start_token_id is None:
             self.decoder_start_token_id = self.bos_token_id
         self.check_values()
         super().__post_init__(**kwargs)
+
+    def expand_per_layer(self):
+        """One value of a per-layer setting becomes a list with one entry per layer."""
+        self.kernel_size = _per_layer("kernel_size", self.kernel_size, self.encoder_layers)
+        self.decoder_kernel_size = _per_layer("decoder_kernel_size", self.decoder_kernel_size, self.decoder_layers)
+        if self.width_budget is not None:
+            self.width_budget = _per_layer("width_budget", self.width_budget, self.encoder_layers)
+        if self.decoder_width_budget is not None:
+            self.decoder_width_budget = _per_layer("decoder_width_budget", self.decoder_width_budget, self.decoder_layers)
+
+    def update_from_string(self, update_str: str):
+        """``PreTrainedConfig.update_from_string`` (what ``--config_overrides`` calls) for every setting
+        of this config: values are read as JSON where they can be (numbers, lists, true/false/null),
+        else kept as strings, so ``kernel_size=[7,15],width_budget=0.25`` works; one value of a
+        per-layer setting is expanded, and the result is checked. ``extent_activation`` keeps its
+        value: pass ``extent_activation=clamp`` with a new budget to train without an absorbing zero."""
+        names = set()
+        for item in re.split(r",(?=\s*\w+\s*=)", update_str):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep or not hasattr(self, name):
+                raise ValueError(f"{item!r} is not name=value with a setting of this config")
+            try:
+                setattr(self, name, json.loads(value))
+            except json.JSONDecodeError:
+                setattr(self, name, value.strip())
+            names.add(name)
+        if "extent_activation" in names and "width_floor" not in names:  # the new activation's own default floor
+            self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
+        self.expand_per_layer()
+        self.check_values()
 
     def validate_architecture(self):
         """Part of `@strict` validation, run again when the config is saved."""
@@ -169,6 +227,7 @@ class DynConvConfig(PreTrainedConfig):
             ("classifier_pooling", CLASSIFIER_POOLINGS),
             ("hidden_act", ACTIVATIONS),
             ("conv_backend", CONV_BACKENDS),
+            ("extent_activation", EXTENT_ACTIVATIONS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
@@ -178,6 +237,21 @@ class DynConvConfig(PreTrainedConfig):
             raise ValueError(f"width_init must be in (0, 1), got {self.width_init}")
         if not self.width_penalty_coef >= 0:
             raise ValueError(f"width_penalty_coef must be >= 0, got {self.width_penalty_coef}")
+        if not 0 <= self.width_floor < self.width_init:
+            raise ValueError(f"width_floor must be in [0, width_init = {self.width_init}), got {self.width_floor}")
+        for name, layers in (("width_budget", self.encoder_layers), ("decoder_width_budget", self.decoder_layers)):
+            budgets = getattr(self, name)
+            if budgets is None:
+                continue
+            if self.width_mode != "adaptive":
+                raise ValueError(f"{name} needs width_mode='adaptive' (a fixed width has nothing to budget)")
+            if not isinstance(budgets, list) or len(budgets) != layers:
+                raise ValueError(f"{name} must be one value or one per layer ({layers}), got {budgets}")
+            if not all(self.width_floor < b <= 1 for b in budgets):
+                raise ValueError(f"every {name} must be in (width_floor = {self.width_floor}, 1], got {budgets}")
+        if self.width_budget_warmup_steps < 0 or not self.width_budget_step_size > 0:
+            raise ValueError("width_budget_warmup_steps must be >= 0 and width_budget_step_size > 0, got "
+                             f"{self.width_budget_warmup_steps} and {self.width_budget_step_size}")
         for name in ("weight_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -193,10 +267,10 @@ class DynConvConfig(PreTrainedConfig):
             raise ValueError(f"position_offset must be in [0, max_position_embeddings), got {self.position_offset}")
 
 
-def _per_layer(name: str, value, num_layers: int) -> list[int]:
+def _per_layer(name: str, value, num_layers: int) -> list:
     if value is None:
         return fairseq_kernel_sizes(num_layers)
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):
         return [value] * num_layers
     return list(value)
 

@@ -34,6 +34,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 
 from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
 from ...layers.dynamic_conv import INITIAL_WIDTH_WEIGHT_STD, DynamicConv1d, WidthProjection
+from ...layers.width_budget import WidthBudget
 from .configuration_dynconv import DynConvConfig
 from .pipeline_dynconv import CUSTOM_PIPELINES
 from .remote_code import save_remote_code
@@ -74,11 +75,14 @@ class DynConvModelOutput(BaseModelOutput):
         hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
         attentions: always None (there is no self-attention); kept for ``BaseModelOutput``'s layout.
         widths: with ``output_widths``, every layer's extents [B, T, H, 2] (left, right), in taps.
-        width_penalty: [B], each sequence's mean over layers, tokens and heads of (l + r) / (K - 1).
+        layer_width_penalty: [B, L], each sequence's mean over tokens and heads of (l + r) / (K - 1),
+            per layer (what a width budget constrains; batch first, so that ``generate()`` expands it).
+        width_penalty: [B], its mean over the layers.
     """
 
     widths: tuple[torch.FloatTensor, ...] | None = None
-    width_penalty: torch.FloatTensor | None = None
+    layer_width_penalty: torch.FloatTensor | None = None
+    width_penalty: torch.FloatTensor | None = None  # last: a tuple of this output ends with it
 
 
 @dataclass
@@ -93,10 +97,12 @@ class DynConvDecoderOutput(BaseModelOutputWithPastAndCrossAttentions):
         hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
         attentions, cross_attentions: always None; kept for the layout of transformers' output.
         widths: with ``output_widths``, every layer's extents [B, T, H, 2] (the right extent is 0: causal).
+        layer_width_penalty: [B, L], each sequence's mean width per decoder layer.
         width_penalty: [B], each sequence's mean over the decoder layers.
     """
 
     widths: tuple[torch.FloatTensor, ...] | None = None
+    layer_width_penalty: torch.FloatTensor | None = None
     width_penalty: torch.FloatTensor | None = None
 
 
@@ -133,11 +139,14 @@ class DynConvSeq2SeqModelOutput(Seq2SeqModelOutput):
         decoder_attentions, cross_attentions, encoder_attentions: always None.
         encoder_widths, decoder_widths: with ``output_widths``, every layer's extents [B, T, H, 2].
         width_penalty: [B], each sequence's mean over all encoder and decoder layers.
+        layer_width_penalty: [B, L_enc + L_dec], per layer, the encoder's first (the decoder's alone
+            when the encoder's outputs came without theirs).
     """
 
     encoder_widths: tuple[torch.FloatTensor, ...] | None = None
     decoder_widths: tuple[torch.FloatTensor, ...] | None = None
     width_penalty: torch.FloatTensor | None = None
+    layer_width_penalty: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -146,15 +155,19 @@ class DynConvSeq2SeqLMOutput(Seq2SeqLMOutput):
     Output of :class:`DynConvForConditionalGeneration`.
 
     Args:
-        loss: cross-entropy on ``labels`` plus ``config.width_penalty_coef * width_penalty.mean()``.
+        loss: cross-entropy on ``labels`` plus ``width_loss``.
         logits: [B, T_dec, vocab_size].
         cache, decoder_hidden_states, encoder_last_hidden_state, encoder_hidden_states, encoder_widths,
             decoder_widths, width_penalty: as in :class:`DynConvSeq2SeqModelOutput`.
+        width_loss: the width terms of the loss, a scalar: ``config.width_penalty_coef * width_penalty.mean()``
+            plus the width budget's constraint terms; None without either. A script with a loss of its
+            own (label smoothing) adds it.
     """
 
     encoder_widths: tuple[torch.FloatTensor, ...] | None = None
     decoder_widths: tuple[torch.FloatTensor, ...] | None = None
     width_penalty: torch.FloatTensor | None = None
+    width_loss: torch.FloatTensor | None = None
 
 
 def sinusoidal_positions(position_ids: torch.Tensor, dim: int) -> torch.Tensor:
@@ -243,6 +256,8 @@ def _conv_options(config: DynConvConfig) -> dict:
         width=config.width_mode,
         ramp=config.ramp,
         width_init=config.width_init,
+        extent_activation=config.extent_activation,
+        width_floor=config.width_floor,
         glu=config.glu,
         weight_dropout=config.weight_dropout,
         backend=config.conv_backend,
@@ -304,6 +319,8 @@ class DynConvPreTrainedModel(PreTrainedModel):
             init.constant_(module.bias, module.initial_bias)
         elif isinstance(module, DynamicConv1d) and module.kernel_type == "light":
             init.xavier_uniform_(module.kernel_weight)
+        elif isinstance(module, WidthBudget):
+            module.reset_buffers(init)
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """``PreTrainedModel.save_pretrained``, plus the model's code and ``auto_map`` for ``trust_remote_code``."""
@@ -397,6 +414,7 @@ class DynConvEncoder(nn.Module):
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             widths=tuple(all_widths) if output_widths else None,
             width_penalty=torch.stack(penalties).mean(0),
+            layer_width_penalty=torch.stack(penalties, dim=1),
         )
 
 
@@ -455,6 +473,31 @@ def _with_width_penalty(loss: torch.Tensor | None, width_penalty: torch.Tensor, 
     return loss + coef * width_penalty.mean().to(loss.dtype)
 
 
+def _with_width_budget(loss: torch.Tensor | None, outputs: DynConvModelOutput, budget: WidthBudget | None):
+    """The loss plus the width budget's constraint terms on each encoder layer's batch-mean width."""
+    if loss is None or budget is None:
+        return loss
+    return loss + budget(outputs.layer_width_penalty.mean(0)).to(loss.dtype)
+
+
+def _seq2seq_width_budget(config: DynConvConfig) -> WidthBudget | None:
+    """The encoder-decoder's :class:`WidthBudget` over its encoder then decoder layers, when the config
+    sets ``width_budget`` or ``decoder_width_budget`` (a stack without one gets 1: no constraint)."""
+    if config.width_budget is None and config.decoder_width_budget is None:
+        return None
+    config.expand_per_layer()
+    budgets = (config.width_budget or [1.0] * config.encoder_layers) + (config.decoder_width_budget or [1.0] * config.decoder_layers)
+    return WidthBudget(budgets, config.width_budget_warmup_steps, config.width_budget_step_size)
+
+
+def _encoder_width_budget(config: DynConvConfig) -> WidthBudget | None:
+    """The encoder heads' :class:`WidthBudget`, when the config sets ``width_budget``."""
+    if config.width_budget is None:
+        return None
+    config.expand_per_layer()  # from_pretrained(path, width_budget=0.25) sets the attribute as given
+    return WidthBudget(config.width_budget, config.width_budget_warmup_steps, config.width_budget_step_size)
+
+
 class DynConvClassificationHead(nn.Module):
     """Pooled features [B, C] -> logits [B, num_labels]: dropout, dense, tanh, dropout, projection."""
 
@@ -489,6 +532,7 @@ class DynConvForSequenceClassification(DynConvPreTrainedModel):
         self.num_labels = config.num_labels
         self.model = DynConvModel(config)
         self.classifier = DynConvClassificationHead(config)
+        self.width_budget = _encoder_width_budget(config)
         self.post_init()
 
     @can_return_tuple
@@ -517,7 +561,9 @@ class DynConvForSequenceClassification(DynConvPreTrainedModel):
         if labels is not None:
             loss = self._task_loss(logits, labels.to(logits.device))
         return DynConvHeadOutput(
-            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            loss=_with_width_budget(
+                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
+            ),
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -549,6 +595,7 @@ class DynConvForTokenClassification(DynConvPreTrainedModel):
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.width_budget = _encoder_width_budget(config)
         self.post_init()
 
     @can_return_tuple
@@ -576,7 +623,9 @@ class DynConvForTokenClassification(DynConvPreTrainedModel):
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.to(logits.device).view(-1))
         return DynConvHeadOutput(
-            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            loss=_with_width_budget(
+                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
+            ),
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -607,6 +656,7 @@ class DynConvForMaskedLM(DynConvPreTrainedModel):
         super().__init__(config)
         self.model = DynConvModel(config)
         self.lm_head = DynConvLMHead(config)
+        self.width_budget = _encoder_width_budget(config)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -640,7 +690,9 @@ class DynConvForMaskedLM(DynConvPreTrainedModel):
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
         return DynConvHeadOutput(
-            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            loss=_with_width_budget(
+                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
+            ),
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -761,6 +813,7 @@ class DynConvDecoder(nn.Module):
             cache=cache,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             widths=tuple(all_widths) if output_widths else None,
+            layer_width_penalty=torch.stack(penalties, dim=1),
             width_penalty=torch.stack(penalties).mean(0),
         )
 
@@ -786,6 +839,7 @@ def _as_encoder_output(encoder_outputs) -> DynConvModelOutput:
             last_hidden_state=encoder_outputs[0],
             hidden_states=encoder_outputs.get("hidden_states"),
             widths=encoder_outputs.get("widths"),
+            layer_width_penalty=encoder_outputs.get("layer_width_penalty"),
             width_penalty=encoder_outputs.get("width_penalty"),
         )
     penalty = encoder_outputs[-1] if len(encoder_outputs) > 1 else None
@@ -900,6 +954,10 @@ class DynConvSeq2SeqModel(DynConvPreTrainedModel):
             encoder_widths=encoder_outputs.widths,
             decoder_widths=decoder_outputs.widths,
             width_penalty=width_penalty,
+            layer_width_penalty=torch.cat(
+                [p for p in (encoder_outputs.layer_width_penalty, decoder_outputs.layer_width_penalty) if p is not None],
+                dim=1,
+            ),
         )
 
 
@@ -916,6 +974,7 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.model = DynConvSeq2SeqModel(config)  # checks decoder_layers
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.width_budget = _seq2seq_width_budget(config)
         self.post_init()
 
     @classmethod
@@ -991,8 +1050,9 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
+        width_loss = self._width_loss(outputs)
         return DynConvSeq2SeqLMOutput(
-            loss=_with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef),
+            loss=loss + width_loss if loss is not None and width_loss is not None else loss,
             logits=logits,
             cache=outputs.cache,
             decoder_hidden_states=outputs.decoder_hidden_states,
@@ -1001,7 +1061,19 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
             encoder_widths=outputs.encoder_widths,
             decoder_widths=outputs.decoder_widths,
             width_penalty=outputs.width_penalty,
+            width_loss=width_loss,
         )
+
+    def _width_loss(self, outputs: DynConvSeq2SeqModelOutput) -> torch.Tensor | None:
+        """The penalty's and the budget's terms (the budget's only with every layer's width: when the
+        encoder ran in this call)."""
+        terms = []
+        if self.config.width_penalty_coef:
+            terms.append(self.config.width_penalty_coef * outputs.width_penalty.mean())
+        widths = outputs.layer_width_penalty
+        if self.width_budget is not None and widths.shape[1] == len(self.width_budget.budget_values):
+            terms.append(self.width_budget(widths.mean(0)))
+        return sum(terms) if terms else None
 
 
 def _register_checkpoint_renamings() -> bool:
