@@ -25,9 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.band import band_tile_outputs
 from ..ops.dispatch import dynamic_conv1d
 
 KERNEL_MODES = ("dynamic", "light")
+TRIM_MODES = (False, True, "tile")
+# Tokens per tile of trim="tile": each tile gets the taps its own tokens use.
+TRIM_TILE = 32
 WIDTH_MODES = ("adaptive", "fixed")
 EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 
@@ -154,6 +158,9 @@ class DynamicConv1d(nn.Module):
             neither generated nor convolved. Finding them reads the largest extents back to the
             host; on CUDA that sync would stall the GPU, so nothing is trimmed there (the triton
             kernels skip all-zero taps per tile of tokens instead), nor under ``torch.compile``.
+            ``"tile"``: the same per tile of :data:`TRIM_TILE` tokens of a sequence (adaptive width,
+            not when decoding incrementally), so that one wide token keeps the taps of its own tile
+            only; tiles that need as many taps are convolved together (see :meth:`convolve_by_tile`).
         backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
     """
 
@@ -173,13 +180,15 @@ class DynamicConv1d(nn.Module):
         glu: bool = False,
         weight_dropout: float = 0.0,
         bias: bool = True,
-        trim: bool = True,
+        trim: bool | str = True,
         backend: str = "auto",
     ):
         super().__init__()
         _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout)
         if extent_activation not in EXTENT_ACTIVATIONS:
             raise ValueError(f"extent_activation must be one of {EXTENT_ACTIVATIONS}, got {extent_activation!r}")
+        if trim not in TRIM_MODES:
+            raise ValueError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
         if not 0.0 <= width_floor < width_init:
             raise ValueError(f"width_floor must be in [0, width_init = {width_init}), got {width_floor}")
         self.hidden_size, self.num_heads, self.kernel_size = hidden_size, num_heads, kernel_size
@@ -308,10 +317,15 @@ class DynamicConv1d(nn.Module):
             u = u.masked_fill(~attention_mask.bool().unsqueeze(-1), 0.0)
 
         left, right = self.extents(u)
+        if self.trim == "tile" and self.width_mode == "adaptive" and not incremental and _can_trim(u):
+            return DynamicConvOutput(
+                hidden_states=self.output_proj(self.convolve_by_tile(u, left, right, attention_mask)),
+                left_extent=left,
+                right_extent=right,
+                width_penalty=self._width_penalty(left, right, attention_mask),
+            )
         tap_range = range(self.kernel_size)
-        # Trimming reads the extents back to the host: not on CUDA (a sync), nor under torch.compile
-        # (a graph break); the result is the same either way.
-        if self.trim and not u.is_cuda and not torch.compiler.is_compiling():
+        if self.trim and _can_trim(u):  # the result is the same either way
             tap_range = self.active_taps(left, right, attention_mask)
         weight = self.taps(u, left, right, tap_range).to(u.dtype)
         padding_l = self.padding_l - tap_range.start
@@ -337,6 +351,62 @@ class DynamicConv1d(nn.Module):
             conv_state=new_state,
         )
 
+    def tile_reach(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None, tile: int):
+        """Taps each tile of ``tile`` tokens needs to its left and right, [B, n_tiles] each (host ints, as
+        lists), from extents [B, T, H]: the farthest tap any of its real tokens and heads has on
+        (as :meth:`active_taps`), rounded up to 0, 1, 2, 4, 8, ... so that few tiles differ."""
+        B, T, H = left.shape
+        n_tiles = -(-T // tile)
+        if attention_mask is not None:
+            padding = ~attention_mask.bool().unsqueeze(-1)
+            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
+        extents = F.pad(torch.stack([left, right]), (0, 0, 0, n_tiles * tile - T)).view(2, B, n_tiles, tile * H)
+        reach = (torch.ceil(extents.amax(-1) + self.ramp) - 1).clamp_min(0)
+        # Round up to a power of two (0 stays 0), capped at the side's largest reach.
+        reach = torch.where(reach > 0, torch.exp2(torch.ceil(torch.log2(reach.clamp_min(1)))), reach)
+        limits = reach.new_tensor([self.max_left, self.max_right]).view(2, 1, 1)
+        reach_left, reach_right = torch.minimum(reach, limits).long().tolist()
+        return reach_left, reach_right
+
+    def convolve_by_tile(
+        self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The convolution of conv inputs u [B, T, C] with each tile of :data:`TRIM_TILE` tokens given
+        only the taps its tokens use (:meth:`tile_reach`): y [B, T, C] as the untrimmed layer's.
+
+        Tiles that need the same taps go together: their windows (the tile and the context its taps
+        reach) are gathered into a batch, their kernels generated for those taps alone, each tile
+        convolved as one band matmul (``band`` backend's formulation, whatever ``backend`` says:
+        outputs for the tile's own tokens only) and the outputs put back in place.
+        """
+        B, T, C = u.shape
+        H, L, P = self.num_heads, TRIM_TILE, self.padding_l
+        n_tiles = -(-T // L)
+        reach_left, reach_right = self.tile_reach(left, right, attention_mask, L)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for b in range(B):
+            for i in range(n_tiles):
+                groups.setdefault((reach_left[b][i], reach_right[b][i]), []).append(b * n_tiles + i)
+        # Zero context on both sides (as the op's padding), and the sequences cut into tiles.
+        padded = F.pad(u, (0, 0, self.max_left, n_tiles * L - T + self.max_right))
+        tiles_u = F.pad(u, (0, 0, 0, n_tiles * L - T)).view(B * n_tiles, L, C)
+        tiles_left = F.pad(left, (0, 0, 0, n_tiles * L - T)).view(B * n_tiles, L, H)
+        tiles_right = F.pad(right, (0, 0, 0, n_tiles * L - T)).view(B * n_tiles, L, H)
+        outputs, order = [], []
+        for (n_left, n_right), members in groups.items():
+            index = torch.tensor(members, device=u.device)
+            # Rows of tile (b, i) in `padded`: from its first token n_left back, to its last n_right on.
+            starts = (index % n_tiles) * L + self.max_left - n_left
+            rows = starts.unsqueeze(1) + torch.arange(L + n_left + n_right, device=u.device)
+            windows = padded[(index // n_tiles).unsqueeze(1), rows]  # [n, L + n_left + n_right, C]
+            windows = windows.view(len(members), -1, H, C // H).transpose(1, 2)
+            tap_range = range(P - n_left, P + n_right + 1)
+            weight = self.taps(tiles_u[index], tiles_left[index], tiles_right[index], tap_range).to(u.dtype)
+            outputs.append(band_tile_outputs(windows, weight).transpose(1, 2).reshape(len(members), L, C))
+            order.append(index)
+        y = torch.cat(outputs)[torch.argsort(torch.cat(order))]
+        return y.view(B, n_tiles * L, C)[:, :T]
+
     def _width_penalty(self, left, right, attention_mask) -> torch.Tensor:
         """[B]: each sequence's mean normalised width over its real tokens and heads."""
         if self.width_mode == "fixed" or self.kernel_size == 1:
@@ -346,6 +416,11 @@ class DynamicConv1d(nn.Module):
             return width.mean(dim=(1, 2))
         mask = attention_mask.to(width.dtype).unsqueeze(-1).expand_as(width)
         return (width * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1.0)
+
+
+def _can_trim(u: torch.Tensor) -> bool:
+    """Trimming reads extents back to the host: not on CUDA (a sync) nor under torch.compile (a graph break)."""
+    return not u.is_cuda and not torch.compiler.is_compiling()
 
 
 def _math_dtype(u: torch.Tensor) -> torch.dtype:

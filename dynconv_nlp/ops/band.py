@@ -62,6 +62,13 @@ def _band(weight: torch.Tensor, L: int, n_tiles: int) -> torch.Tensor:
     return padded[..., : L * W].view(B, n_tiles, H, L, W)
 
 
+def band_tile_outputs(windows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Each of N tiles on its own window: windows [N, H, L + K - 1, R], the taps of the tile's L
+    tokens weight [N, L, H, K] -> outputs [N, H, L, R], one band matmul per tile and head. Plain
+    tensor ops, so autograd differentiates it."""
+    return _band(weight, weight.shape[1], 1).squeeze(1) @ windows
+
+
 def band_forward(x: torch.Tensor, weight: torch.Tensor, padding_l: int, tile: int) -> torch.Tensor:
     """x [B, T, C], weight [B, T, H, K] (contiguous, same dtype) -> y [B, T, C], ``tile`` tokens per matmul."""
     B, T, C = x.shape
