@@ -39,7 +39,7 @@ from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, triton_available
 from dynconv_nlp.ops.dispatch import select_backend
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 
-PARTS = ("ops", "payoff")
+PARTS = ("ops", "payoff", "trim")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,14 +57,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--payoff_seq_len", type=int, default=512, help="T of the payoff part")
+    parser.add_argument("--trim_kernel_size", type=int, default=127, help="K of the trim part")
+    parser.add_argument("--trim_seq_lens", type=int, nargs="+", default=[512, 2048], help="T of the trim part")
+    parser.add_argument("--trim_mean_widths", type=float, nargs="+", default=[0.1, 0.25, 0.5],
+                        help="mean width of the trim part's extents, as a share of K - 1")
     parser.add_argument("--width_model", type=Path, help="a trained DynConv checkpoint for the learned-width payoff")
     parser.add_argument("--width_data", type=Path, help="text for --width_model: one per line, or a TSV's first column")
     parser.add_argument("--width_batch_size", type=int, default=64)
     parser.add_argument("--output_dir", type=Path, default=None, help="write results.json, results.md and results.png")
     args = parser.parse_args(argv)
     lengths = args.seq_lens + ([args.payoff_seq_len] if "payoff" in args.parts else [])
+    lengths += args.trim_seq_lens if "trim" in args.parts else []
     if any(t < 1 or args.tokens % t for t in lengths):
-        parser.error(f"every --seq_lens value and --payoff_seq_len must divide --tokens {args.tokens}")
+        parser.error(f"every --seq_lens, --payoff_seq_len and --trim_seq_lens value must divide --tokens {args.tokens}")
+    if not all(0 < m <= 0.5 for m in args.trim_mean_widths) or args.trim_kernel_size < 1:
+        parser.error("--trim_mean_widths must be in (0, 0.5] (extents uniform in [0, 2 x mean]) and --trim_kernel_size >= 1")
     if args.hidden_size % args.num_heads:
         parser.error(f"--num_heads {args.num_heads} must divide --hidden_size {args.hidden_size}")
     if min(args.kernel_sizes) < 1 or args.repeats < 1:
@@ -359,6 +366,69 @@ def benchmark_payoff(args) -> list[dict]:
     return rows
 
 
+def learned_looking_extents(B, T, H, K, mean_width: float, causal: bool, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extents [B, T, H] that vary per token and head: each side's share of its maximum uniform in
+    [0, 2 * mean_width], so that the mean width (l + r) / (K - 1) is ``mean_width`` (as gpu_check's taps)."""
+    max_left, max_right = (K - 1, 0) if causal else (K // 2, K - 1 - K // 2)
+    left, right = (2 * mean_width * torch.rand(B, T, H, generator=generator) for _ in range(2))
+    return left * max_left, right * max_right
+
+
+def benchmark_trim(args) -> list[dict]:
+    """The layer at a large K with learned-looking extents: all K taps, trimmed per call (the taps some
+    token of the batch uses) and per tile of 32 tokens (``trim="tile"``), forward and forward+backward."""
+    K, C, H = args.trim_kernel_size, args.hidden_size, args.num_heads
+    rows = []
+    for T in args.trim_seq_lens:
+        B = args.tokens // T
+        torch.manual_seed(0)
+        layer = DynamicConv1d(C, H, K, causal=args.causal).to(args.device)
+        x = torch.randn(B, T, C, device=args.device)
+        for mean_width in args.trim_mean_widths:
+            left, right = learned_looking_extents(B, T, H, K, mean_width, args.causal, torch.Generator().manual_seed(1))
+            left, right = left.to(args.device), right.to(args.device)
+            layer.extents = lambda u, left=left, right=right: (left, right)  # forced, whatever the input
+            row = dict(K=K, T=T, B=B, mean_width=mean_width, taps_kept=len(layer.active_taps(left, right)))
+            for trim, name in ((False, "full"), (True, "call"), ("tile", "tile")):
+                layer.trim = trim
+
+                def forward():
+                    with torch.no_grad():
+                        layer(x)
+
+                def forward_backward():
+                    layer(x).hidden_states.sum().backward()
+
+                row[f"{name}_ms"] = median_ms(forward, args.repeats, args.device)
+                row[f"{name}_forward_backward_ms"] = median_ms(forward_backward, args.repeats, args.device)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def trim_table(rows: list[dict]) -> str:
+    lines = [
+        "| K | T | B | mean width / (K − 1) | taps kept per call | fwd ms: all K, per call, per tile "
+        "| fwd speed-up: per call, per tile | fwd+bwd ms: all K, per call, per tile | fwd+bwd speed-up: per call, per tile |",
+        "|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        speed = {key: (r[f"full{key}_ms"] / r[f"call{key}_ms"], r[f"full{key}_ms"] / r[f"tile{key}_ms"])
+                 for key in ("", "_forward_backward")}
+        lines.append(
+            f"| {r['K']} | {r['T']} | {r['B']} | {r['mean_width']:.2f} | {r['taps_kept']} "
+            f"| {r['full_ms']:.0f}, {r['call_ms']:.0f}, {r['tile_ms']:.0f} | {speed[''][0]:.2f}x, {speed[''][1]:.2f}x "
+            f"| {r['full_forward_backward_ms']:.0f}, {r['call_forward_backward_ms']:.0f}, {r['tile_forward_backward_ms']:.0f} "
+            f"| {speed['_forward_backward'][0]:.2f}x, {speed['_forward_backward'][1]:.2f}x |"
+        )
+    at_quarter = [r for r in rows if r["mean_width"] == 0.25]
+    for r in at_quarter:
+        best = max(r["full_forward_backward_ms"] / r[f"{m}_forward_backward_ms"] for m in ("call", "tile"))
+        lines.append(f"\nTarget (issue 21), T = {r['T']}: layer forward+backward >= 2x faster than all K at a mean "
+                     f"width of 25%: {_yes(best >= 2)} ({best:.2f}x)")
+    return "\n".join(lines)
+
+
 def benchmark_learned_widths(args) -> dict:
     """A trained model's forward on real text with its learned widths trimmed, against all K taps."""
     from transformers import AutoModel, AutoTokenizer
@@ -478,6 +548,10 @@ def main(argv=None) -> int:
         learned = benchmark_learned_widths(args) if args.width_model else None
         results |= dict(payoff=payoff, learned_widths=learned)
         sections.append(payoff_table(payoff, learned))
+    if "trim" in args.parts:
+        trim = benchmark_trim(args)
+        results |= dict(trim=trim)
+        sections.append(trim_table(trim))
     report = "\n\n".join(s for s in sections if s)
     print(report)
     if args.output_dir:

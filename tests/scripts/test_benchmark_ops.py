@@ -1,13 +1,14 @@
 import json
 
 import pytest
+import torch
 from dynconv_testing import CORPUS, tiny_config
 
 from dynconv_nlp import DynConvForSequenceClassification
 from dynconv_nlp.ops import BACKENDS
 
 TINY = ["--seq_lens", "8", "32", "--tokens", "64", "--hidden_size", "16", "--num_heads", "2", "--kernel_sizes", "5",
-        "--repeats", "2", "--payoff_seq_len", "32"]
+        "--repeats", "2", "--payoff_seq_len", "32", "--trim_kernel_size", "31", "--trim_seq_lens", "32"]
 
 
 def test_benchmark_times_every_cpu_backend_and_attention_and_writes_results(load_script, tmp_path, capsys):
@@ -28,7 +29,13 @@ def test_benchmark_times_every_cpu_backend_and_attention_and_writes_results(load
     assert {(r["K"], r["extents"]) for r in payoff} == {(k, e) for k in (5, 9) for e in ("uniform", "varied")}
     assert all(r["trimmed_ms"] > 0 and r["full_forward_backward_ms"] > 0 and r["op_trimmed_ms"] > 0 for r in payoff)
     assert [r["taps_kept"] for r in payoff if r["extents"] == "uniform"] == [3, 5]
+    # The trim part: all K, per call and per tile, at each mean width.
+    trim = results["trim"]
+    assert [(r["K"], r["T"], r["mean_width"]) for r in trim] == [(31, 32, m) for m in (0.1, 0.25, 0.5)]
+    assert all(r[f"{m}{k}_ms"] > 0 for r in trim for m in ("full", "call", "tile") for k in ("", "_forward_backward"))
+    assert trim[0]["taps_kept"] < 31  # at most 2 x 10% of each side on: most taps trimmed
     report = (tmp_path / "results.md").read_text()
+    assert "layer forward+backward >= 2x faster than all K at a mean width of 25%" in report
     assert "| 5 | 32 | 2 | compiled |" in report and "| 5 | 32 | 2 | sdpa |" in report
     assert "auto at K = 31 picks" in report
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
@@ -100,7 +107,7 @@ def test_a_backend_that_raises_is_reported_not_timed(load_script, monkeypatch, c
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--seq_lens", "100", "--tokens", "8192"], "every --seq_lens value and --payoff_seq_len must divide --tokens"),
+        (["--seq_lens", "100", "--tokens", "8192"], "every --seq_lens, --payoff_seq_len and --trim_seq_lens value must divide --tokens"),
         (["--width_model", "somewhere"], "--width_model and --width_data go together"),
         (["--width_model", "nowhere", "--width_data", "nothing.tsv"], "nowhere does not exist"),
         (["--backends", "fast"], "unknown backends ['fast']"),
@@ -112,3 +119,12 @@ def test_bad_arguments_exit_with_one_line(load_script, capsys, argv, message):
         bench.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_learned_looking_extents_have_the_mean_width_asked_for(load_script):
+    bench = load_script("benchmark_ops")
+    generator = torch.Generator().manual_seed(0)
+    for causal in (False, True):
+        left, right = bench.learned_looking_extents(4, 256, 8, 127, 0.25, causal, generator)
+        assert (left + right).mean().item() / 126 == pytest.approx(0.25, rel=0.05)
+        assert left.max().item() <= (126 if causal else 63) * 0.5 and (right == 0).all() == causal
