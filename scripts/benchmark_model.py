@@ -26,7 +26,12 @@ Every figure is a median over ``--repeats`` runs after a warm-up, with the two m
 interleaved (A, B, A, B, ...) so that load from other processes hits both alike; ratios are
 ratios of those medians. Models are randomly initialised: untrained weights time the same.
 
-    python scripts/benchmark_model.py                  # both parts, small sizes: about 7 min on one core
+Widths: the DynConv classifier with K = ``--width_kernel_size`` in every layer and every layer's
+extents forced to learned-looking ones (``benchmark_ops.learned_looking_extents``) of each mean
+width: inference with all K taps, trimmed per call (``trim=True``) and per tile (``trim="tile"``).
+
+    python scripts/benchmark_model.py                  # classifier and decoding, small sizes: about 7 min on one core
+    python scripts/benchmark_model.py --parts widths --output_dir benchmarks/widths_model_cpu
     python scripts/benchmark_model.py --parts classifier --seq_lens 512 2048 --output_dir benchmarks/model
     OMP_NUM_THREADS=1 python scripts/benchmark_model.py --parts decoding --decode_lengths 16 128 512
 """
@@ -53,9 +58,15 @@ import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.models.dynconv import DynConvConfig, DynConvForConditionalGeneration, DynConvForSequenceClassification
 from dynconv_nlp.models.dynconv.configuration_dynconv import CONV_BACKENDS
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.layers import DynamicConv1d
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_ops import learned_looking_extents  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "models"
-PARTS = ("classifier", "decoding")
+PARTS = ("classifier", "decoding", "widths")
+DEFAULT_PARTS = ("classifier", "decoding")
+TARGET_WIDTH_SPEEDUP = 1.3  # issue 21: model inference, all K taps over trimmed, at a mean width of 25%
 # The issue's targets (performance issue, item 4).
 TARGET_T = 2048
 TARGET_TRAIN_RATIO = 1.5  # DynConv tokens/s over BERT's
@@ -67,7 +78,7 @@ PAD, BOS, EOS = 0, 1, 2
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(prog=Path(__file__).name, description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(DEFAULT_PARTS))
     parser.add_argument("--config_name", type=Path, default=CONFIGS / "small.json", help="DynConv classifier config")
     parser.add_argument("--seq_lens", type=int, nargs="+", default=[128, 512, 2048, 4096])
     # 4096, not 8192: BERT's training step at T = 4096 then holds about 6 GB and takes about 25 s on one core.
@@ -83,6 +94,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vocab_size", type=int, default=8000, help="every model's (the project's BPE size)")
     parser.add_argument("--conv_backend", choices=CONV_BACKENDS, default=None, help="default: the config's")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--width_kernel_size", type=int, default=127, help="K of every layer in the widths part")
+    parser.add_argument("--width_seq_lens", type=int, nargs="+", default=[512, 2048])
+    parser.add_argument("--width_mean_widths", type=float, nargs="+", default=[0.1, 0.25, 0.5],
+                        help="the forced extents' mean width, a share of K - 1 in (0, 0.5]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", type=Path, default=None, help="write results.json and results.md here")
     args = parser.parse_args(argv)
@@ -91,6 +106,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.vocab_size <= EOS:
         parser.error(f"--vocab_size must be > {EOS}: ids 0, 1, 2 are pad, bos and eos")
+    if not all(0 < m <= 0.5 for m in args.width_mean_widths) or args.width_kernel_size < 1 or min(args.width_seq_lens) < 1:
+        parser.error("--width_mean_widths must be in (0, 0.5], --width_kernel_size and --width_seq_lens >= 1")
     if min(args.seq_lens) < 1:
         parser.error(f"every --seq_lens value must be >= 1, got {args.seq_lens}")
     if min(args.decode_lengths) < 2:
@@ -104,6 +121,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             args.classifier_configs = classifier_configs(args)
         if "decoding" in args.parts:
             args.decoding_configs = decoding_configs(args)
+        if "widths" in args.parts:
+            args.width_config = width_config(args)
     except (OSError, ValueError, TypeError) as error:
         parser.error(str(error).strip().splitlines()[0])
     return args
@@ -444,11 +463,85 @@ def decoding_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------------------------
+# Widths: what trimming saves a whole model at a large K
+
+
+def width_config(args) -> DynConvConfig:
+    """The classifier of ``--config_name`` with K = ``--width_kernel_size`` in every layer."""
+    overrides = dict(vocab_size=args.vocab_size, num_labels=2, kernel_size=args.width_kernel_size)
+    if args.conv_backend:
+        overrides["conv_backend"] = args.conv_backend
+    config = load_config(args.config_name, "--config_name", **overrides)
+    config.expand_per_layer()
+    config.max_position_embeddings = max(config.max_position_embeddings, max(args.width_seq_lens))
+    return config
+
+
+def benchmark_widths(args) -> dict:
+    """Inference with every layer's extents forced to each mean width: all K taps, per call, per tile."""
+    torch.manual_seed(args.seed)
+    model = DynConvForSequenceClassification(args.width_config).eval()
+    layers = [m for m in model.modules() if isinstance(m, DynamicConv1d)]
+    modes = {"full": False, "call": True, "tile": "tile"}
+
+    def infer(mode, input_ids):
+        for layer in layers:
+            layer.trim = modes[mode]
+        with torch.inference_mode():
+            model(input_ids=input_ids)
+
+    rows = []
+    for T in args.width_seq_lens:
+        B = max(1, args.tokens // T)
+        input_ids = torch.randint(EOS + 1, args.vocab_size, (B, T), generator=torch.Generator().manual_seed(args.seed))
+        for mean_width in args.width_mean_widths:
+            generator = torch.Generator().manual_seed(args.seed)
+            for layer in layers:
+                left, right = learned_looking_extents(B, T, layer.num_heads, layer.kernel_size, mean_width, layer.causal, generator)
+                layer.extents = lambda u, left=left, right=right: (left, right)  # forced, whatever the input
+            progress(f"widths T = {T}, B = {B}, mean width {mean_width}")
+            seconds = {mode: [] for mode in modes}
+            for mode in modes:  # warm-up
+                infer(mode, input_ids)
+            for _ in range(args.repeats):
+                for mode in modes:  # interleaved
+                    seconds[mode].append(timed(lambda: infer(mode, input_ids)))
+            row = dict(T=T, B=B, mean_width=mean_width) | {f"{m}_ms": 1e3 * statistics.median(s) for m, s in seconds.items()}
+            row |= {f"{m}_speedup": row["full_ms"] / row[f"{m}_ms"] for m in ("call", "tile")}
+            rows.append(row)
+            progress(json.dumps(row))
+    for layer in layers:
+        del layer.extents  # the layers' own extents again
+    return dict(kernel_size=args.width_kernel_size, layers=len(layers), rows=rows)
+
+
+def widths_markdown(result: dict) -> str:
+    lines = [
+        f"Widths: DynConv classifier, K = {result['kernel_size']} in all {result['layers']} layers, extents forced "
+        "per token and head (each side's share uniform in [0, 2 x mean]); inference ms per batch.",
+        "",
+        "| T | B | mean width / (K − 1) | all K ms | per call ms | per tile ms | speed-up per call | speed-up per tile |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['T']} | {r['B']} | {r['mean_width']:.2f} | {r['full_ms']:.0f} | {r['call_ms']:.0f} "
+                     f"| {r['tile_ms']:.0f} | {r['call_speedup']:.2f}x | {r['tile_speedup']:.2f}x |")
+    for r in result["rows"]:
+        if r["mean_width"] == 0.25:
+            best = max(r["call_speedup"], r["tile_speedup"])
+            met = "met" if best >= TARGET_WIDTH_SPEEDUP else "NOT met"
+            lines.append(f"\nTarget (issue 21), T = {r['T']}: model inference >= {TARGET_WIDTH_SPEEDUP}x faster "
+                         f"than all K at a mean width of 25%: {met} ({best:.2f}x)")
+    return "\n".join(lines)
+
+
 @exit_on_expected_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    configs = getattr(args, "classifier_configs", None) or getattr(args, "decoding_configs")
-    backend = configs["DynConv"].conv_backend  # "auto": chosen per call by dynconv_nlp.ops.select_backend
+    configs = getattr(args, "classifier_configs", None) or getattr(args, "decoding_configs", None)
+    config = configs["DynConv"] if configs else args.width_config
+    backend = config.conv_backend  # "auto": chosen per call by dynconv_nlp.ops.select_backend
     header = (
         f"benchmark_model, float32 on cpu ({platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}); median of {args.repeats}, "
@@ -461,6 +554,9 @@ def main(argv=None) -> int:
     if "decoding" in args.parts:
         results["decoding"] = benchmark_decoding(args)
         sections.append(decoding_markdown(results["decoding"]))
+    if "widths" in args.parts:
+        results["widths"] = benchmark_widths(args)
+        sections.append(widths_markdown(results["widths"]))
     text = "\n\n".join(sections)
     print(text)
     if args.output_dir:

@@ -75,3 +75,15 @@ def test_bad_arguments_exit_with_one_line(load_script, tiny_marian, capsys, extr
     err = capsys.readouterr().err
     assert message in err
     assert err.strip().splitlines()[-1].startswith("benchmark_model.py: error:")
+
+
+def test_the_widths_part_times_all_taps_against_trimming_and_restores_the_layers(load_script, tmp_path):
+    bench = load_script("benchmark_model")
+    argv = ["--parts", "widths", "--config_name", str(MODELS / "tiny.json"), "--width_kernel_size", "15",
+            "--width_seq_lens", "32", "--width_mean_widths", "0.1", "0.25", "--tokens", "64", "--vocab_size", "100",
+            "--repeats", "1", "--output_dir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    widths = json.loads((tmp_path / "results.json").read_text())["widths"]
+    assert widths["kernel_size"] == 15 and [(r["T"], r["mean_width"]) for r in widths["rows"]] == [(32, 0.1), (32, 0.25)]
+    assert all(r[f"{m}_ms"] > 0 for r in widths["rows"] for m in ("full", "call", "tile"))
+    assert "model inference >= 1.3x faster than all K at a mean width of 25%" in (tmp_path / "results.md").read_text()
