@@ -360,7 +360,7 @@ def command(run: Run, run_dir: Path, extra: list[str], fresh: bool = False) -> l
         "--checkpointing_steps",
         "epoch",
     ]
-    if run.kind == "translation":
+    if run.script == "run_translation.py":
         cmd += ["--predict_file", str(run_dir / "test.hyp")]
     if fresh:
         pass
@@ -417,7 +417,7 @@ def _execute(run: Run, args, threads: int) -> dict | None:
         seed=run.seed,
         wall_seconds=sum(attempts),
         attempts=len(attempts),  # > 1: resumed, and train_seconds counts the last attempt only
-        params=num_params(config, seq2seq=run.kind == "translation"),
+        params=num_params(config, seq2seq=run.script == "run_translation.py"),
         fingerprint=fingerprint,
         command=" ".join(command(run, run_dir, extra, fresh=True)[1:]).replace(str(ROOT) + "/", ""),
         **result_scores(run, scores),
@@ -430,7 +430,7 @@ def _execute(run: Run, args, threads: int) -> dict | None:
 
 def result_scores(run: Run, scores: dict) -> dict:
     """The run's main score (best epoch, as kept) and the last epoch's, plus everything run_glue reported."""
-    if run.kind == "translation":
+    if run.script == "run_translation.py":
         keep = ("test_bleu", "test_chrf", "eval_bleu", "eval_chrf", "test_bleu_signature", "test_chrf_signature")
         return dict(
             score=scores["test_bleu"],
@@ -438,7 +438,7 @@ def result_scores(run: Run, scores: dict) -> dict:
             train_seconds=scores["train_seconds"],
             **{key: scores[key] for key in keep},
         )
-    main = MAIN_SCORE[run.task]
+    main = MAIN_SCORE.get(run.task, ("accuracy",))  # a task of run_glue's own (negation_scope): accuracy
     last = scores["history"][-1]
     return dict(
         score=_mean(scores[f"eval_{m}"] for m in main),

@@ -1,0 +1,295 @@
+"""Width study: quality against measured inference time, fixed widths against width budgets (issue 21).
+
+Settings, each trained from scratch with the task's own config and only the convolutions changed
+(chosen before any run, the same for every setting):
+
+    fixed-k{3,7,15,31}        every layer all K taps, K = 3, 7, 15 or 31
+    budget-k31-{100,50,25,10} adaptive, K = 31, a width budget of that share of K - 1 in every layer
+    budget-k127-{25,10,5}     adaptive, K = 127
+
+Budgets use ``extent_activation="clamp"`` (no absorbing zero), are warmed in from full width over
+the first ``WARMUP_SHARE`` of the run's optimizer steps, and take the default dual step; a budget
+of 100% is unconstrained adaptive width with the same parameterisation. Tasks:
+
+    negation_scope   run_glue.py configs/glue/negation_scope.yaml (configs/models/tiny.json, no width penalty)
+    multi30k         run_translation.py configs/translation/multi30k_de_en.yaml (configs/models/small_mt.json),
+                     encoder and decoder alike; test_2016 BLEU
+
+After the runs, every finished model of a task and seed is timed in one process, interleaved:
+negation_scope's dev set in batches of 64 (forward), Multi30k's first ``--decode_sentences`` test
+sources decoded greedily in batches of 32. The tables (``benchmarks/width/results.md``, mean +- std
+over seeds), the plot (score against inference time) and the issue's targets are rebuilt from the
+runs on disk. Finished runs are skipped by fingerprint; unfinished ones resume from their last epoch.
+
+    python scripts/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
+    python scripts/benchmark_width.py --tasks multi30k --seeds 1
+"""
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
+
+import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
+from dynconv_nlp.analysis import collect_extents, mean_width_fractions
+from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.errors import UsageError
+
+# The run machinery (plan, resume, fingerprints) is the quality study's.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_quality import NOT_BUDGET, Run, dev_batches, execute, mean_std  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = {
+    "negation_scope": ("run_glue.py", "configs/glue/negation_scope.yaml", "configs/models/tiny.json"),
+    "multi30k": ("run_translation.py", "configs/translation/multi30k_de_en.yaml", "configs/models/small_mt.json"),
+}
+FIXED = (3, 7, 15, 31)
+BUDGETS = {31: (1.0, 0.5, 0.25, 0.1), 127: (0.25, 0.1, 0.05)}
+WARMUP_SHARE = 0.3  # of the run's optimizer steps, over which budgets fall from full width
+# Targets stated in the issue before the runs.
+TARGET_BLEU_GAP = 0.3  # budget 25% (K = 31) against unconstrained adaptive (budget 100%), Multi30k
+
+
+def setting_names() -> list[str]:
+    names = [f"fixed-k{k}" for k in FIXED]
+    return names + [f"budget-k{k}-{round(100 * b)}" for k, budgets in BUDGETS.items() for b in budgets]
+
+
+def setting_overrides(name: str, seq2seq: bool, warmup_steps: int) -> str:
+    """The ``--config_overrides`` of a setting, for the encoder (and the decoder of a seq2seq model)."""
+    kind, kernel, *budget = name.split("-")
+    K = int(kernel[1:])
+    stacks = ("", "decoder_") if seq2seq else ("",)
+    settings = ["width_penalty_coef=0"] + [f"{stack}kernel_size={K}" for stack in stacks]
+    if kind == "fixed":
+        return ",".join(settings + ["width_mode=fixed"])
+    share = int(budget[0]) / 100
+    settings += [f"{stack}width_budget={share}" for stack in stacks]
+    return ",".join(settings + ["extent_activation=clamp", f"width_budget_warmup_steps={warmup_steps}"])
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--settings", nargs="+", default=setting_names(), choices=setting_names())
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--multi30k_dir", type=Path, default=ROOT.parent / "shared/data/multi30k")
+    parser.add_argument("--run_args", default="", help='passed to every run, e.g. "--max_train_samples 200"')
+    parser.add_argument("--warmup_steps", type=int, help="budget warm-in steps (default: 0.3 of each task's run)")
+    parser.add_argument("--decode_sentences", type=int, default=256, help="Multi30k test sources decoded for the timing")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (after one warm-up round)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cpu_count // jobs threads")
+    parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/width", help="models, checkpoints, logs")
+    args = parser.parse_args(argv)
+    if "multi30k" in args.tasks and not (args.multi30k_dir / "train.de.gz").exists():
+        raise UsageError(f"Multi30k is not in {args.multi30k_dir} (train.de.gz ...): pass --multi30k_dir, or --tasks negation_scope")
+    if min(args.jobs, args.repeats, args.decode_sentences) < 1 or (args.warmup_steps is not None and args.warmup_steps < 0):
+        raise UsageError("--jobs, --repeats and --decode_sentences must be at least 1, --warmup_steps at least 0")
+    args.output_dir, args.work_dir = args.output_dir.resolve(), args.work_dir.resolve()
+    args.glue_dir = args.work_dir  # negation_scope is generated: run_glue reads no GLUE files for it
+    return args
+
+
+def task_steps(task: str, settings: dict) -> int:
+    """Optimizer steps of a task's run at its config's settings (Multi30k: as its earlier runs took)."""
+    if task == "multi30k":
+        return 1896  # 8 epochs of batches of 2,048 tokens: benchmarks/quality/runs/translation-*.json
+    train_size = 20000  # negation_scope's training split
+    return settings["num_train_epochs"] * -(-train_size // settings["per_device_train_batch_size"])
+
+
+def study_config(task: str, config_dir: Path) -> tuple[Path, dict]:
+    """The task's config file without its model, outputs and plotting: written beside the results."""
+    settings = yaml.safe_load((ROOT / TASKS[task][1]).read_text())
+    settings = {k: v for k, v in settings.items() if k not in (*NOT_BUDGET, "predict_file", "config_overrides")}
+    for key in ("train_file", "validation_file", "test_file"):  # the data paths, from the repository's root
+        if key in settings:
+            settings[key] = str((ROOT / settings[key]).resolve())
+    path = config_dir / f"{task}.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path, settings
+
+
+def plan_runs(args, config_dir: Path) -> list[Run]:
+    runs = []
+    for task in args.tasks:
+        script, _, model_config = TASKS[task]
+        config_file, settings = study_config(task, config_dir)
+        warmup = args.warmup_steps if args.warmup_steps is not None else round(WARMUP_SHARE * task_steps(task, settings))
+        for seed in args.seeds:
+            for name in args.settings:
+                overrides = setting_overrides(name, task == "multi30k", warmup)
+                arguments = ["--config_name", str(ROOT / model_config), "--config_overrides", overrides]
+                runs.append(Run("width", task, name, seed, script, config_file, arguments))
+    return runs
+
+
+def run_dir(args, task: str, setting: str, seed: int) -> Path:
+    return args.work_dir / f"width-{task}-{setting}-seed{seed}"
+
+
+@torch.inference_mode()
+def time_models(args, task: str, seed: int, settings: list[str]) -> dict:
+    """Inference seconds (median of ``--repeats``, models interleaved) and encoder widths per setting."""
+    folders = {s: run_dir(args, task, s, seed) for s in settings if (run_dir(args, task, s, seed) / "config.json").exists()}
+    if task == "multi30k":
+        with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
+            texts = [line.strip() for _, line in zip(range(args.decode_sentences), handle)]
+        models = {s: AutoModelForSeq2SeqLM.from_pretrained(f).eval() for s, f in folders.items()}
+        inputs = {s: [AutoTokenizer.from_pretrained(f)(texts[i : i + 32], padding=True, return_tensors="pt")
+                      for i in range(0, len(texts), 32)] for s, f in folders.items()}
+
+        def infer(setting):
+            for batch in inputs[setting]:
+                models[setting].generate(**batch, num_beams=1, max_new_tokens=64)
+    else:
+        models = {s: AutoModelForSequenceClassification.from_pretrained(f).eval() for s, f in folders.items()}
+        inputs = {s: dev_batches(f, args.glue_dir, task) for s, f in folders.items()}
+
+        def infer(setting):
+            for batch in inputs[setting]:
+                models[setting](**batch)
+
+    seconds = {s: [] for s in models}
+    for round_ in range(args.repeats + 1):  # the first round warms up
+        for setting in models:
+            start = time.perf_counter()
+            infer(setting)
+            if round_:
+                seconds[setting].append(time.perf_counter() - start)
+    timing = {}
+    for setting, model in models.items():
+        batches = [{k: v for k, v in b.items() if k in ("input_ids", "attention_mask")} for b in inputs[setting]]
+        extents, _ = collect_extents(model, batches)
+        timing[setting] = dict(inference_seconds=statistics.median(seconds[setting]),
+                               encoder_widths=[round(w, 4) for w in mean_width_fractions(extents, model.config.kernel_size)])
+    return timing
+
+
+def pareto_lines(rows: list[dict]) -> list[str]:
+    """Adaptive settings above the fixed-width front: better than every fixed model as fast or faster."""
+    fixed = [r for r in rows if r["setting"].startswith("fixed")]
+    lines = []
+    for r in (r for r in rows if r["setting"].startswith("budget")):
+        rivals = [f for f in fixed if f["seconds"] <= r["seconds"]]
+        if all(r["score"] > f["score"] for f in rivals):
+            lines.append(f"{r['setting']} ({r['score']:.2f} in {r['seconds']:.2f} s; fixed as fast or faster: "
+                         + (", ".join(f"{f['setting']} {f['score']:.2f}" for f in rivals) or "none") + ")")
+    return lines
+
+
+def write_tables(args) -> str:
+    recorded = [json.loads(p.read_text()) for p in sorted((args.output_dir / "runs").glob("width-*.json"))]
+    timing_file = args.output_dir / "timing.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+    sections, targets = [], []
+    for task in TASKS:
+        results = [r for r in recorded if r["task"] == task]
+        if not results:
+            continue
+        metric = "test BLEU" if task == "multi30k" else "dev accuracy x 100"
+        scale = 1.0 if task == "multi30k" else 100.0
+        lines = [f"{task} ({metric}; mean ± std over seeds; inference: median seconds, seed {min(r['seed'] for r in results)}'s models):", "",
+                 "| setting | runs | score | inference s | encoder width per layer (share of K − 1) |", "|---|---:|---:|---:|---|"]
+        rows = []
+        for setting in setting_names():
+            scores = [r["score"] for r in results if r["model"] == setting]
+            if not scores:
+                continue
+            timed = timing.get(task, {}).get(setting)
+            seconds = f"{timed['inference_seconds']:.2f}" if timed else "-"
+            widths = " ".join(f"{w:.2f}" for w in timed["encoder_widths"]) if timed else "-"
+            lines.append(f"| {setting} | {len(scores)} | {mean_std(scores, scale)} | {seconds} | {widths} |")
+            if timed:
+                rows.append(dict(setting=setting, score=scale * statistics.mean(scores), seconds=timed["inference_seconds"],
+                                 widths=timed["encoder_widths"]))
+        sections.append("\n".join(lines))
+        above = pareto_lines(rows)
+        if any(r["setting"].startswith("fixed") for r in rows) and any(r["setting"].startswith("budget") for r in rows):
+            targets.append(f"- {task}: an adaptive setting above the fixed-width front: "
+                           + ("met: " + "; ".join(above) if above else "NOT met"))
+        collapsed = [f"{r['setting']} layer {i}" for r in rows if r["setting"].startswith("budget-k31-100")
+                     for i, w in enumerate(r["widths"]) if w < 0.02]
+        if any(r["setting"] == "budget-k31-100" for r in rows):
+            targets.append(f"- {task}: no layer collapses without a budget that demands it: "
+                           + ("NOT met (" + ", ".join(collapsed) + ")" if collapsed else "met"))
+        if task == "multi30k":
+            by = {s: statistics.mean([r["score"] for r in results if r["model"] == s]) for s in ("budget-k31-25", "budget-k31-100")
+                  if any(r["model"] == s for r in results)}
+            if len(by) == 2:
+                gap = by["budget-k31-100"] - by["budget-k31-25"]
+                targets.append(f"- multi30k: budget 25% within {TARGET_BLEU_GAP} BLEU of unconstrained adaptive: "
+                               f"{'met' if gap <= TARGET_BLEU_GAP else 'NOT met'} ({by['budget-k31-25']:.2f} vs {by['budget-k31-100']:.2f})")
+        if rows:
+            plot(task, rows, args.output_dir / f"{task}.png", metric)
+    if targets:
+        sections.append("Targets (issue 21):\n\n" + "\n".join(targets))
+    text = "\n\n".join(sections)
+    (args.output_dir / "results.md").write_text(text + "\n")
+    return text
+
+
+def plot(task: str, rows: list[dict], path: Path, metric: str) -> None:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("matplotlib is not installed (pip install 'dynconv_nlp[plots]'): no plot written", file=sys.stderr)
+        return
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    fixed = sorted((r for r in rows if r["setting"].startswith("fixed")), key=lambda r: r["seconds"])
+    if fixed:
+        ax.plot([r["seconds"] for r in fixed], [r["score"] for r in fixed], "s--", color="gray", label="fixed width")
+    for K in BUDGETS:
+        points = sorted((r for r in rows if r["setting"].startswith(f"budget-k{K}-")), key=lambda r: r["seconds"])
+        if points:
+            ax.plot([r["seconds"] for r in points], [r["score"] for r in points], "o-", label=f"budget, K = {K}")
+    for r in rows:
+        ax.annotate(r["setting"].replace("budget-", "").replace("fixed-", ""), (r["seconds"], r["score"]), fontsize=7)
+    ax.set(xlabel="inference seconds", ylabel=metric, title=f"width study, {task}")
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
+
+
+@exit_on_expected_errors
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    config_dir = args.output_dir / "configs"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    runs = plan_runs(args, config_dir)
+    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+    failed = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(execute, run, args, threads): run for run in runs}
+        for future in as_completed(futures):
+            if future.result() is None:
+                failed.append(futures[future].name)
+            write_tables(args)
+    timing_file = args.output_dir / "timing.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+    for task in args.tasks:
+        timing[task] = time_models(args, task, min(args.seeds), args.settings)
+    timing["setting"] = f"{torch.get_num_threads()} threads, median of {args.repeats}, the models of a task interleaved"
+    timing_file.write_text(json.dumps(timing, indent=2) + "\n")
+    print(write_tables(args))
+    if failed:
+        print(f"benchmark_width.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
