@@ -297,3 +297,14 @@ def test_every_seq2seq_parameter_gets_a_gradient():
     model = DynConvForConditionalGeneration(tiny_config())
     model(random_ids(2, 5), labels=random_ids(2, 4, seed=1)).loss.backward()
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
+
+
+@pytest.mark.parametrize("trim", [True, "tile"])
+def test_conv_trim_reaches_every_layer_and_changes_no_output(trim):
+    lengths = [70, 33, 5]  # several tiles of 32 tokens, padded
+    ids, mask = random_ids(3, 70), _mask(lengths, length=70)
+    untrimmed = _model(DynConvModel, conv_trim=False).double()
+    model = _model(DynConvModel, conv_trim=trim).double()
+    assert {layer.conv.trim for layer in model.encoder.layers} == {trim}
+    expected = untrimmed(input_ids=ids, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(model(input_ids=ids, attention_mask=mask).last_hidden_state[mask.bool()], expected[mask.bool()])

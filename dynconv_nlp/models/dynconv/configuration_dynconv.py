@@ -17,6 +17,7 @@ CLAMP_WIDTH_FLOOR = 0.01
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
+CONV_TRIMS = (True, False, "tile")
 
 
 def fairseq_kernel_sizes(num_layers: int) -> list[int]:
@@ -63,6 +64,8 @@ class DynConvConfig(PreTrainedConfig):
         glu: GLU input projection in each convolution sub-layer.
         weight_dropout: DropConnect probability on the normalised taps.
         conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
+        conv_trim: on the CPU, skip the taps no token uses: per call (``True``), per tile of 32 tokens
+            (``"tile"``) or never (``False``); the outputs are the same (``DynamicConv1d``'s ``trim``).
         hidden_act: activation of the feed-forward layers (``"gelu_new"``: GELU's tanh approximation).
         hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
         attention_probs_dropout_prob: dropout on the cross-attention probabilities.
@@ -124,6 +127,7 @@ class DynConvConfig(PreTrainedConfig):
     glu: bool = True
     weight_dropout: float | int = 0.1
     conv_backend: str = "auto"
+    conv_trim: bool | str = True
     hidden_act: str = "relu"
     hidden_dropout_prob: float | int = 0.1
     attention_probs_dropout_prob: float | int = 0.1
@@ -228,6 +232,7 @@ class DynConvConfig(PreTrainedConfig):
             ("hidden_act", ACTIVATIONS),
             ("conv_backend", CONV_BACKENDS),
             ("extent_activation", EXTENT_ACTIVATIONS),
+            ("conv_trim", CONV_TRIMS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -261,6 +261,7 @@ def _conv_options(config: DynConvConfig) -> dict:
         glu=config.glu,
         weight_dropout=config.weight_dropout,
         backend=config.conv_backend,
+        trim=config.conv_trim,
     )
 
 
