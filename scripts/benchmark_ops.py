@@ -319,6 +319,19 @@ def forced_extents(B, T, H, K, varied: bool, device, generator) -> tuple[torch.T
     return left, right
 
 
+def layer_ms(layer: DynamicConv1d, x: torch.Tensor, args) -> tuple[float, float]:
+    """Median ms of the layer's forward (no gradients) and of its forward+backward on x [B, T, C]."""
+
+    def forward():
+        with torch.no_grad():
+            layer(x)
+
+    def forward_backward():
+        layer(x).hidden_states.sum().backward()
+
+    return median_ms(forward, args.repeats, args.device), median_ms(forward_backward, args.repeats, args.device)
+
+
 def benchmark_payoff(args) -> list[dict]:
     """Time of the DynamicConv1d layer (and of its op alone) with forced narrow extents, trimmed against all K taps."""
     T = args.payoff_seq_len
@@ -338,17 +351,8 @@ def benchmark_payoff(args) -> list[dict]:
                        mean_width=(left + right).mean().item())
             for trim in (False, True):
                 layer.trim = trim
-
-                def forward():
-                    with torch.no_grad():
-                        layer(x)
-
-                def forward_backward():
-                    layer(x).hidden_states.sum().backward()
-
                 name = "trimmed" if trim else "full"
-                row[f"{name}_ms"] = median_ms(forward, args.repeats, args.device)
-                row[f"{name}_forward_backward_ms"] = median_ms(forward_backward, args.repeats, args.device)
+                row[f"{name}_ms"], row[f"{name}_forward_backward_ms"] = layer_ms(layer, x, args)
             row["trimmed_over_full"] = row["trimmed_ms"] / row["full_ms"]
             row["trimmed_over_full_forward_backward"] = row["trimmed_forward_backward_ms"] / row["full_forward_backward_ms"]
             # The op alone, on the taps the layer makes: all K of them, or the kept ones only.
@@ -391,16 +395,7 @@ def benchmark_trim(args) -> list[dict]:
             row = dict(K=K, T=T, B=B, mean_width=mean_width, taps_kept=len(layer.active_taps(left, right)))
             for trim, name in ((False, "full"), (True, "call"), ("tile", "tile")):
                 layer.trim = trim
-
-                def forward():
-                    with torch.no_grad():
-                        layer(x)
-
-                def forward_backward():
-                    layer(x).hidden_states.sum().backward()
-
-                row[f"{name}_ms"] = median_ms(forward, args.repeats, args.device)
-                row[f"{name}_forward_backward_ms"] = median_ms(forward_backward, args.repeats, args.device)
+                row[f"{name}_ms"], row[f"{name}_forward_backward_ms"] = layer_ms(layer, x, args)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
