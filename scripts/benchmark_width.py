@@ -15,11 +15,14 @@ of 100% is unconstrained adaptive width with the same parameterisation. Tasks:
     multi30k         run_translation.py configs/translation/multi30k_de_en.yaml (configs/models/small_mt.json),
                      encoder and decoder alike; test_2016 BLEU
 
-After the runs, every finished model of a task and seed is timed in one process, interleaved:
-negation_scope's dev set in batches of 64 (forward), Multi30k's first ``--decode_sentences`` test
-sources decoded greedily in batches of 32. The tables (``benchmarks/width/results.md``, mean +- std
-over seeds), the plot (score against inference time) and the issue's targets are rebuilt from the
-runs on disk. Finished runs are skipped by fingerprint; unfinished ones resume from their last epoch.
+Each model is timed as soon as it is trained (models do not outlive a session; records do),
+interleaved with its own architecture at fixed K = 31, untrained, in the same process: the
+ratio of the two is the run's inference time, comparable across sessions and machines.
+negation_scope: the dev set in batches of 64 (forward); Multi30k: the first ``--decode_sentences``
+test sources decoded greedily in batches of 32 (the reference decodes as many tokens). The tables
+(``benchmarks/width/results.md``, mean +- std over seeds), the plot (score against inference time)
+and the issue's targets are rebuilt from the records. Finished runs are skipped by fingerprint;
+unfinished ones resume from their last epoch.
 
     python scripts/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
     python scripts/benchmark_width.py --tasks multi30k --seeds 1
@@ -31,13 +34,14 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
 import yaml
-from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, mean_width_fractions
@@ -56,6 +60,10 @@ TASKS = {
 FIXED = (3, 7, 15, 31)
 BUDGETS = {31: (1.0, 0.5, 0.25, 0.1), 127: (0.25, 0.1, 0.05)}
 WARMUP_SHARE = 0.3  # of the run's optimizer steps, over which budgets fall from full width
+# Every run is timed against its own architecture with all REFERENCE_K taps, untrained (reference_model).
+REFERENCE_K = 31
+TIME_LABEL = f"inference time / fixed K = {REFERENCE_K}'s"
+TIMING_LOCK = threading.Lock()
 # Targets stated in the issue before the runs.
 TARGET_BLEU_GAP = 0.3  # budget 25% (K = 31) against unconstrained adaptive (budget 100%), Multi30k
 
@@ -83,19 +91,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--settings", nargs="+", default=setting_names(), choices=setting_names())
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--multi30k_dir", type=Path, default=ROOT.parent / "shared/data/multi30k")
+    parser.add_argument("--multi30k_dir", type=Path, default=ROOT.parent / "shared/data/multi30k", help="train.de.gz ...")
     parser.add_argument("--run_args", default="", help='passed to every run, e.g. "--max_train_samples 200"')
     parser.add_argument("--warmup_steps", type=int, help="budget warm-in steps (default: 0.3 of each task's run)")
     parser.add_argument("--decode_sentences", type=int, default=256, help="Multi30k test sources decoded for the timing")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (after one warm-up round)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cpu_count // jobs threads")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--threads", type=int, help="threads of each run and its timing (default: cpu_count // jobs)")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
     parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/width", help="models, checkpoints, logs")
     args = parser.parse_args(argv)
     if "multi30k" in args.tasks and not (args.multi30k_dir / "train.de.gz").exists():
         raise UsageError(f"Multi30k is not in {args.multi30k_dir} (train.de.gz ...): pass --multi30k_dir, or --tasks negation_scope")
-    if min(args.jobs, args.repeats, args.decode_sentences) < 1 or (args.warmup_steps is not None and args.warmup_steps < 0):
-        raise UsageError("--jobs, --repeats and --decode_sentences must be at least 1, --warmup_steps at least 0")
+    if min(args.jobs, args.repeats, args.decode_sentences, args.threads or 1) < 1 or (args.warmup_steps is not None and args.warmup_steps < 0):
+        raise UsageError("--jobs, --threads, --repeats and --decode_sentences must be at least 1, --warmup_steps at least 0")
     args.output_dir, args.work_dir = args.output_dir.resolve(), args.work_dir.resolve()
     args.glue_dir = args.work_dir  # negation_scope is generated: run_glue reads no GLUE files for it
     return args
@@ -109,13 +118,15 @@ def task_steps(task: str, settings: dict) -> int:
     return settings["num_train_epochs"] * -(-train_size // settings["per_device_train_batch_size"])
 
 
-def study_config(task: str, config_dir: Path) -> tuple[Path, dict]:
-    """The task's config file without its model, outputs and plotting: written beside the results."""
+def study_config(task: str, config_dir: Path, multi30k_dir: Path) -> tuple[Path, dict]:
+    """The task's config file without its model, outputs and plotting, written beside the results.
+    Multi30k's files are those in ``multi30k_dir``, relative to the repository's root (where runs
+    start), so that the file, and the runs' fingerprints, are the same on every machine."""
     settings = yaml.safe_load((ROOT / TASKS[task][1]).read_text())
     settings = {k: v for k, v in settings.items() if k not in (*NOT_BUDGET, "predict_file", "config_overrides")}
-    for key in ("train_file", "validation_file", "test_file"):  # the data paths, from the repository's root
-        if key in settings:
-            settings[key] = str((ROOT / settings[key]).resolve())
+    if task == "multi30k":
+        for key, name in (("train_file", "train"), ("validation_file", "val"), ("test_file", "test_2016_flickr")):
+            settings[key] = os.path.relpath(multi30k_dir / name, ROOT)
     path = config_dir / f"{task}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path, settings
@@ -125,7 +136,7 @@ def plan_runs(args, config_dir: Path) -> list[Run]:
     runs = []
     for task in args.tasks:
         script, _, model_config = TASKS[task]
-        config_file, settings = study_config(task, config_dir)
+        config_file, settings = study_config(task, config_dir, args.multi30k_dir)
         warmup = args.warmup_steps if args.warmup_steps is not None else round(WARMUP_SHARE * task_steps(task, settings))
         for seed in args.seeds:
             for name in args.settings:
@@ -139,42 +150,80 @@ def run_dir(args, task: str, setting: str, seed: int) -> Path:
     return args.work_dir / f"width-{task}-{setting}-seed{seed}"
 
 
+def reference_model(folder: Path, seq2seq: bool):
+    """The run's architecture with all 31 taps in every layer (``REFERENCE``), untrained: a yardstick
+    that any session can rebuild, so that timings from different sessions compare as ratios."""
+    config = AutoConfig.from_pretrained(folder).to_dict()
+    stacks = ("", "decoder_") if seq2seq else ("",)
+    for stack in stacks:
+        config.update({f"{stack}kernel_size": REFERENCE_K, f"{stack}width_budget": None})
+    config.update(width_mode="fixed", extent_activation=None, width_floor=None)
+    torch.manual_seed(0)
+    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification
+    return auto.from_config(type(AutoConfig.from_pretrained(folder)).from_dict(config)).eval()
+
+
 @torch.inference_mode()
-def time_models(args, task: str, seed: int, settings: list[str]) -> dict:
-    """Inference seconds (median of ``--repeats``, models interleaved) and encoder widths per setting."""
-    folders = {s: run_dir(args, task, s, seed) for s in settings if (run_dir(args, task, s, seed) / "config.json").exists()}
-    if task == "multi30k":
+def time_run(args, run: Run, threads: int) -> dict:
+    """Inference time of a finished run's model against :func:`reference_model`'s, interleaved in
+    one process (median of ``--repeats`` after a warm-up round), and its encoder widths.
+
+    negation_scope: the dev set in batches of 64, forward. Multi30k: the first ``--decode_sentences``
+    test sources in batches of 32, decoded greedily by the trained model; the reference decodes
+    exactly as many tokens per batch, so that the ratio compares the cost of the same work.
+    """
+    folder = run_dir(args, run.task, run.model, run.seed)
+    seq2seq = run.task == "multi30k"
+    models = {"trained": (AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification).from_pretrained(folder).eval(),
+              "reference": reference_model(folder, seq2seq)}
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if seq2seq:
         with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
             texts = [line.strip() for _, line in zip(range(args.decode_sentences), handle)]
-        models = {s: AutoModelForSeq2SeqLM.from_pretrained(f).eval() for s, f in folders.items()}
-        inputs = {s: [AutoTokenizer.from_pretrained(f)(texts[i : i + 32], padding=True, return_tensors="pt")
-                      for i in range(0, len(texts), 32)] for s, f in folders.items()}
+        batches = [tokenizer(texts[i : i + 32], padding=True, return_tensors="pt") for i in range(0, len(texts), 32)]
+        lengths = [models["trained"].generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in batches]
 
-        def infer(setting):
-            for batch in inputs[setting]:
-                models[setting].generate(**batch, num_beams=1, max_new_tokens=64)
+        def infer(name):
+            for batch, n in zip(batches, lengths):
+                limits = dict(max_new_tokens=64) if name == "trained" else dict(min_new_tokens=n, max_new_tokens=n)
+                models[name].generate(**batch, num_beams=1, **limits)
     else:
-        models = {s: AutoModelForSequenceClassification.from_pretrained(f).eval() for s, f in folders.items()}
-        inputs = {s: dev_batches(f, args.glue_dir, task) for s, f in folders.items()}
+        batches = dev_batches(folder, args.glue_dir, run.task)
 
-        def infer(setting):
-            for batch in inputs[setting]:
-                models[setting](**batch)
+        def infer(name):
+            for batch in batches:
+                models[name](**batch)
 
-    seconds = {s: [] for s in models}
-    for round_ in range(args.repeats + 1):  # the first round warms up
-        for setting in models:
-            start = time.perf_counter()
-            infer(setting)
-            if round_:
-                seconds[setting].append(time.perf_counter() - start)
-    timing = {}
-    for setting, model in models.items():
-        batches = [{k: v for k, v in b.items() if k in ("input_ids", "attention_mask")} for b in inputs[setting]]
-        extents, _ = collect_extents(model, batches)
-        timing[setting] = dict(inference_seconds=statistics.median(seconds[setting]),
-                               encoder_widths=[round(w, 4) for w in mean_width_fractions(extents, model.config.kernel_size)])
-    return timing
+    with TIMING_LOCK:  # the thread count is the process's: one timing at a time
+        torch.set_num_threads(threads)
+        seconds = {name: [] for name in models}
+        for round_ in range(args.repeats + 1):  # the first round warms up
+            for name in models:
+                start = time.perf_counter()
+                infer(name)
+                if round_:
+                    seconds[name].append(time.perf_counter() - start)
+    trained, reference = (statistics.median(seconds[name]) for name in ("trained", "reference"))
+    inputs = [{k: v for k, v in b.items() if k in ("input_ids", "attention_mask")} for b in batches]
+    extents, _ = collect_extents(models["trained"], inputs)
+    return dict(inference_ratio=round(trained / reference, 4), inference_seconds=round(trained, 4),
+                reference_seconds=round(reference, 4), threads=threads, repeats=args.repeats,
+                encoder_widths=[round(w, 4) for w in mean_width_fractions(extents, models["trained"].config.kernel_size)])
+
+
+def execute_and_time(run: Run, args, threads: int) -> dict | None:
+    """Train a run (unless recorded) and time it right away, while its model is on disk: models do
+    not outlive a session, records do. Returns its record, or None if it failed."""
+    result = execute(run, args, threads)
+    if result is None or "timing" in result:
+        return result
+    record = args.output_dir / "runs" / f"{run.name}.json"
+    if not (run_dir(args, run.task, run.model, run.seed) / "config.json").exists():
+        print(f"FAILED {run.name}: recorded without its timing, and its model is gone: delete {record} to run it again", flush=True)
+        return None
+    result["timing"] = time_run(args, run, threads)
+    record.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def pareto_lines(rows: list[dict]) -> list[str]:
@@ -182,17 +231,15 @@ def pareto_lines(rows: list[dict]) -> list[str]:
     fixed = [r for r in rows if r["setting"].startswith("fixed")]
     lines = []
     for r in (r for r in rows if r["setting"].startswith("budget")):
-        rivals = [f for f in fixed if f["seconds"] <= r["seconds"]]
+        rivals = [f for f in fixed if f["time"] <= r["time"]]
         if all(r["score"] > f["score"] for f in rivals):
-            lines.append(f"{r['setting']} ({r['score']:.2f} in {r['seconds']:.2f} s; fixed as fast or faster: "
+            lines.append(f"{r['setting']} ({r['score']:.2f} at time {r['time']:.3f}; fixed as fast or faster: "
                          + (", ".join(f"{f['setting']} {f['score']:.2f}" for f in rivals) or "none") + ")")
     return lines
 
 
 def write_tables(args) -> str:
     recorded = [json.loads(p.read_text()) for p in sorted((args.output_dir / "runs").glob("width-*.json"))]
-    timing_file = args.output_dir / "timing.json"
-    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     sections, targets = [], []
     for task in TASKS:
         results = [r for r in recorded if r["task"] == task]
@@ -200,20 +247,20 @@ def write_tables(args) -> str:
             continue
         metric = "test BLEU" if task == "multi30k" else "dev accuracy x 100"
         scale = 1.0 if task == "multi30k" else 100.0
-        lines = [f"{task} ({metric}; mean ± std over seeds; inference: median seconds, seed {min(r['seed'] for r in results)}'s models):", "",
-                 "| setting | runs | score | inference s | encoder width per layer (share of K − 1) |", "|---|---:|---:|---:|---|"]
+        lines = [f"{task} ({metric}; mean ± std over seeds; {TIME_LABEL}, median over seeds; encoder widths, mean over seeds):", "",
+                 "| setting | runs | score | inference time | encoder width per layer (share of K − 1) |", "|---|---:|---:|---:|---|"]
         rows = []
         for setting in setting_names():
-            scores = [r["score"] for r in results if r["model"] == setting]
-            if not scores:
+            runs = [r for r in results if r["model"] == setting]
+            if not runs:
                 continue
-            timed = timing.get(task, {}).get(setting)
-            seconds = f"{timed['inference_seconds']:.2f}" if timed else "-"
-            widths = " ".join(f"{w:.2f}" for w in timed["encoder_widths"]) if timed else "-"
-            lines.append(f"| {setting} | {len(scores)} | {mean_std(scores, scale)} | {seconds} | {widths} |")
+            scores, timed = [r["score"] for r in runs], [r["timing"] for r in runs if "timing" in r]
+            ratio = statistics.median(t["inference_ratio"] for t in timed) if timed else None
+            widths = [statistics.mean(layer) for layer in zip(*(t["encoder_widths"] for t in timed))]
+            lines.append(f"| {setting} | {len(scores)} | {mean_std(scores, scale)} | {f'{ratio:.3f}' if timed else '-'} | "
+                         f"{' '.join(f'{w:.2f}' for w in widths) or '-'} |")
             if timed:
-                rows.append(dict(setting=setting, score=scale * statistics.mean(scores), seconds=timed["inference_seconds"],
-                                 widths=timed["encoder_widths"]))
+                rows.append(dict(setting=setting, score=scale * statistics.mean(scores), time=ratio, widths=widths))
         sections.append("\n".join(lines))
         above = pareto_lines(rows)
         if any(r["setting"].startswith("fixed") for r in rows) and any(r["setting"].startswith("budget") for r in rows):
@@ -248,16 +295,16 @@ def plot(task: str, rows: list[dict], path: Path, metric: str) -> None:
         return
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
-    fixed = sorted((r for r in rows if r["setting"].startswith("fixed")), key=lambda r: r["seconds"])
+    fixed = sorted((r for r in rows if r["setting"].startswith("fixed")), key=lambda r: r["time"])
     if fixed:
-        ax.plot([r["seconds"] for r in fixed], [r["score"] for r in fixed], "s--", color="gray", label="fixed width")
+        ax.plot([r["time"] for r in fixed], [r["score"] for r in fixed], "s--", color="gray", label="fixed width")
     for K in BUDGETS:
-        points = sorted((r for r in rows if r["setting"].startswith(f"budget-k{K}-")), key=lambda r: r["seconds"])
+        points = sorted((r for r in rows if r["setting"].startswith(f"budget-k{K}-")), key=lambda r: r["time"])
         if points:
-            ax.plot([r["seconds"] for r in points], [r["score"] for r in points], "o-", label=f"budget, K = {K}")
+            ax.plot([r["time"] for r in points], [r["score"] for r in points], "o-", label=f"budget, K = {K}")
     for r in rows:
-        ax.annotate(r["setting"].replace("budget-", "").replace("fixed-", ""), (r["seconds"], r["score"]), fontsize=7)
-    ax.set(xlabel="inference seconds", ylabel=metric, title=f"width study, {task}")
+        ax.annotate(r["setting"].replace("budget-", "").replace("fixed-", ""), (r["time"], r["score"]), fontsize=7)
+    ax.set(xlabel=TIME_LABEL, ylabel=metric, title=f"width study, {task}")
     ax.legend(fontsize="small")
     fig.savefig(path, dpi=110)
 
@@ -269,20 +316,14 @@ def main(argv=None) -> int:
     config_dir = args.output_dir / "configs"
     config_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(args, config_dir)
-    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
     failed = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(execute, run, args, threads): run for run in runs}
+        futures = {pool.submit(execute_and_time, run, args, threads): run for run in runs}
         for future in as_completed(futures):
             if future.result() is None:
                 failed.append(futures[future].name)
             write_tables(args)
-    timing_file = args.output_dir / "timing.json"
-    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-    for task in args.tasks:
-        timing[task] = time_models(args, task, min(args.seeds), args.settings)
-    timing["setting"] = f"{torch.get_num_threads()} threads, median of {args.repeats}, the models of a task interleaved"
-    timing_file.write_text(json.dumps(timing, indent=2) + "\n")
     print(write_tables(args))
     if failed:
         print(f"benchmark_width.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",

@@ -1,8 +1,11 @@
 """scripts/benchmark_width.py: the settings, the plan, the Pareto target and a tiny end-to-end study."""
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 
 @pytest.fixture
@@ -35,11 +38,24 @@ def test_every_setting_runs_each_task_and_seed_with_the_same_budget(bench, tmp_p
     assert budget.arguments[-1].endswith("width_budget_warmup_steps=562") and budget.script == "run_glue.py"
 
 
+
+def test_multi30k_runs_read_the_given_folder_relative_to_the_repository(bench, tmp_path):
+    data = tmp_path / "multi30k"
+    data.mkdir()
+    (data / "train.de.gz").touch()
+    args = bench.parse_args(["--tasks", "multi30k", "--seeds", "1", "--multi30k_dir", str(data), "--output_dir",
+                             str(tmp_path / "out"), "--work_dir", str(tmp_path / "work")])
+    (tmp_path / "configs").mkdir()
+    runs = bench.plan_runs(args, tmp_path / "configs")
+    config = yaml.safe_load((tmp_path / "configs" / "multi30k.yaml").read_text())
+    assert (bench.ROOT / config["train_file"]).resolve() == data / "train" and not Path(config["test_file"]).is_absolute()
+    assert all("decoder_kernel_size=" in r.arguments[-1] and r.script == "run_translation.py" for r in runs)
+
 def test_an_adaptive_setting_is_above_the_front_only_if_it_beats_every_fixed_one_as_fast(bench):
-    rows = [dict(setting="fixed-k3", score=80.0, seconds=1.0), dict(setting="fixed-k31", score=90.0, seconds=3.0),
-            dict(setting="budget-k31-25", score=85.0, seconds=2.0), dict(setting="budget-k31-10", score=79.0, seconds=1.5)]
+    rows = [dict(setting="fixed-k3", score=80.0, time=0.2), dict(setting="fixed-k31", score=90.0, time=1.0),
+            dict(setting="budget-k31-25", score=85.0, time=0.5), dict(setting="budget-k31-10", score=79.0, time=0.3)]
     lines = bench.pareto_lines(rows)
-    assert len(lines) == 1 and lines[0].startswith("budget-k31-25 (85.00 in 2.00 s")
+    assert len(lines) == 1 and lines[0].startswith("budget-k31-25 (85.00 at time 0.500")
 
 
 def test_missing_multi30k_is_one_line(bench, tmp_path, capsys):
@@ -57,9 +73,59 @@ def test_a_tiny_study_trains_times_and_writes_its_tables(bench, tmp_path):
     assert bench.main(argv) == 0
     run = json.loads((out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text())
     assert 0 <= run["score"] <= 1 and "width_budget=0.25" in run["command"]
-    timing = json.loads((out / "timing.json").read_text())["negation_scope"]["budget-k31-25"]
-    assert timing["inference_seconds"] > 0 and len(timing["encoder_widths"]) == 4
-    assert "| budget-k31-25 | 1 |" in (out / "results.md").read_text()
+    timing = run["timing"]
+    assert timing["inference_seconds"] > 0 and timing["reference_seconds"] > 0 and len(timing["encoder_widths"]) == 4
+    assert timing["inference_ratio"] == pytest.approx(timing["inference_seconds"] / timing["reference_seconds"], rel=1e-3)
+    assert f"| budget-k31-25 | 1 | {100 * run['score']:.1f}" in (out / "results.md").read_text()
     before = (out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text()
     assert bench.main(argv) == 0  # again: the finished run is skipped
     assert (out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text() == before
+
+
+def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):
+    from dynconv_nlp import DynConvConfig
+
+    config = DynConvConfig(vocab_size=50, hidden_size=16, encoder_layers=2, decoder_layers=1, intermediate_size=32,
+                           num_attention_heads=2, kernel_size=127, decoder_kernel_size=127, width_budget=0.1,
+                           decoder_width_budget=0.1)
+    config.save_pretrained(tmp_path)
+    reference = bench.reference_model(tmp_path, seq2seq=True)
+    assert reference.config.kernel_size == [31, 31] and reference.config.decoder_kernel_size == [31]
+    assert reference.config.width_mode == "fixed" and reference.config.width_budget is None
+    assert reference.config.decoder_width_budget is None and reference.config.hidden_size == 16
+
+
+def test_a_record_whose_model_is_gone_is_not_timed_but_reported(bench, tmp_path, monkeypatch, capsys):
+    args = bench.parse_args(["--tasks", "negation_scope", "--output_dir", str(tmp_path), "--work_dir", str(tmp_path / "work")])
+    run = bench.plan_runs(args, tmp_path)[0]
+    monkeypatch.setattr(bench, "execute", lambda run, args, threads: {"score": 0.9})
+    assert bench.execute_and_time(run, args, 1) is None
+    assert f"delete {tmp_path / 'runs' / run.name}.json to run it again" in capsys.readouterr().out
+
+
+def test_a_translation_model_is_timed_against_the_reference_doing_the_same_decoding(bench, tmp_path, tokenizer_dir):
+    import gzip
+
+    from dynconv_testing import tiny_config
+    from transformers import AutoTokenizer
+
+    from dynconv_nlp import DynConvForConditionalGeneration
+
+    data = tmp_path / "multi30k"
+    data.mkdir()
+    with gzip.open(data / "test_2016_flickr.de.gz", "wt", encoding="utf-8") as handle:
+        handle.write("ein hund läuft\nzwei kinder spielen im park\nein mann\n")
+    args = bench.parse_args(["--tasks", "negation_scope", "--seeds", "1", "--settings", "budget-k31-25", "--repeats", "1",
+                             "--multi30k_dir", str(data), "--work_dir", str(tmp_path / "work")])
+    run = bench.Run("width", "multi30k", "budget-k31-25", 1, "run_translation.py", tmp_path, [])
+    folder = bench.run_dir(args, "multi30k", "budget-k31-25", 1)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=len(tokenizer), kernel_size=31, decoder_kernel_size=31, width_budget=0.25,
+                         decoder_width_budget=0.25, pad_token_id=tokenizer.pad_token_id)
+    DynConvForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+    timing = bench.time_run(args, run, threads=1)
+    assert timing["inference_seconds"] > 0 and timing["reference_seconds"] > 0 and timing["threads"] == 1
+    assert len(timing["encoder_widths"]) == 2 and all(0 <= w <= 1 for w in timing["encoder_widths"])
