@@ -76,6 +76,7 @@ def test_a_tiny_study_trains_times_and_writes_its_tables(bench, tmp_path):
     timing = run["timing"]
     assert timing["inference_seconds"] > 0 and timing["reference_seconds"] > 0 and len(timing["encoder_widths"]) == 4
     assert timing["inference_ratio"] == pytest.approx(timing["inference_seconds"] / timing["reference_seconds"], rel=1e-3)
+    assert len(run["trained_widths"]) == 4 and all(0 < w <= 1 for w in run["trained_widths"])
     assert f"| budget-k31-25 | 1 | {100 * run['score']:.1f}" in (out / "results.md").read_text()
     before = (out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text()
     assert bench.main(argv) == 0  # again: the finished run is skipped
@@ -129,3 +130,15 @@ def test_a_translation_model_is_timed_against_the_reference_doing_the_same_decod
     timing = bench.time_run(args, run, threads=1)
     assert timing["inference_seconds"] > 0 and timing["reference_seconds"] > 0 and timing["threads"] == 1
     assert len(timing["encoder_widths"]) == 2 and all(0 <= w <= 1 for w in timing["encoder_widths"])
+
+
+def test_a_collapsed_layer_is_reported_with_its_run(bench, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    timing = {"inference_ratio": 0.5, "encoder_widths": [0.3, 0.01]}
+    for setting, widths in (("budget-k31-10", [0.1, 0.005]), ("budget-k31-100", [0.6, 0.4])):
+        record = {"task": "negation_scope", "model": setting, "seed": 1, "score": 0.9, "timing": timing, "trained_widths": widths}
+        (runs / f"width-negation_scope-{setting}-seed1.json").write_text(json.dumps(record))
+    text = bench.write_tables(bench.parse_args(["--tasks", "negation_scope", "--output_dir", str(tmp_path)]))
+    assert "no layer collapses" in text and "NOT met: budget-k31-10 seed 1 layer 1 (0.005)" in text
+    assert "budget-k31-100 seed" not in text and "| budget-k31-100 | 1 | 90.0 (1) | 0.500 | 0.30 0.01 | 0.60 0.40 |" in text
