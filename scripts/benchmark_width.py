@@ -152,7 +152,7 @@ def run_dir(args, task: str, setting: str, seed: int) -> Path:
 
 
 def reference_model(folder: Path, seq2seq: bool):
-    """The run's architecture with all 31 taps in every layer (``REFERENCE``), untrained: a yardstick
+    """The run's architecture with all ``REFERENCE_K`` taps in every layer, untrained: a yardstick
     that any session can rebuild, so that timings from different sessions compare as ratios."""
     config = AutoConfig.from_pretrained(folder).to_dict()
     stacks = ("", "decoder_") if seq2seq else ("",)
@@ -218,7 +218,8 @@ def trained_widths(folder: Path) -> list[float]:
     results = json.loads((folder / "all_results.json").read_text())
     history = results.get("history") or [{}]
     kept = next((h for h in history if h.get("epoch") == results.get("best_epoch")), history[-1])
-    return [round(kept[f"width_{layer}"], 4) for layer in range(len(kept)) if f"width_{layer}" in kept]
+    widths = {int(key[len("width_"):]): value for key, value in kept.items() if key.startswith("width_") and key[6:].isdigit()}
+    return [round(widths[layer], 4) for layer in sorted(widths)]
 
 
 def execute_and_time(run: Run, args, threads: int) -> dict | None:
