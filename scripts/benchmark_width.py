@@ -97,6 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup_steps", type=int, help="budget warm-in steps (default: 0.3 of each task's run)")
     parser.add_argument("--decode_sentences", type=int, default=256, help="Multi30k test sources decoded for the timing")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (after one warm-up round)")
+    parser.add_argument("--retime", action="store_true", help="time again every recorded run whose model is on disk")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, help="threads of each run and its timing (default: cpu_count // jobs)")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
@@ -226,11 +227,15 @@ def execute_and_time(run: Run, args, threads: int) -> dict | None:
     """Train a run (unless recorded), then time it and read its widths right away, while its model
     is on disk: models do not outlive a session, records do. Returns its record, or None if it failed."""
     result = execute(run, args, threads)
-    missing = [key for key in ("timing", "trained_widths") if result is not None and key not in result]
-    if not missing:
-        return result
+    if result is None:
+        return None
     record = args.output_dir / "runs" / f"{run.name}.json"
     folder = run_dir(args, run.task, run.model, run.seed)
+    if args.retime and (folder / "config.json").exists():
+        result.pop("timing", None)
+    missing = [key for key in ("timing", "trained_widths") if key not in result]
+    if not missing:
+        return result
     if not (folder / "config.json").exists():
         print(f"FAILED {run.name}: recorded without {' or '.join(missing)}, and its model is gone: "
               f"delete {record} to run it again", flush=True)

@@ -81,6 +81,10 @@ def test_a_tiny_study_trains_times_and_writes_its_tables(bench, tmp_path):
     before = (out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text()
     assert bench.main(argv) == 0  # again: the finished run is skipped
     assert (out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text() == before
+    assert bench.main([*argv, "--retime"]) == 0  # timed again, nothing else changed
+    again = json.loads((out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text())
+    assert again["timing"] != run["timing"] and {k: v for k, v in again.items() if k != "timing"} == {
+        k: v for k, v in run.items() if k != "timing"}
 
 
 def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):
