@@ -155,14 +155,17 @@ def run_dir(args, task: str, setting: str, seed: int) -> Path:
 def reference_model(folder: Path, seq2seq: bool):
     """The run's architecture with all ``REFERENCE_K`` taps in every layer, untrained: a yardstick
     that any session can rebuild, so that timings from different sessions compare as ratios."""
-    config = AutoConfig.from_pretrained(folder).to_dict()
-    stacks = ("", "decoder_") if seq2seq else ("",)
-    for stack in stacks:
-        config.update({f"{stack}kernel_size": REFERENCE_K, f"{stack}width_budget": None})
-    config.update(width_mode="fixed", extent_activation=None, width_floor=None)
+    config = AutoConfig.from_pretrained(folder)
+    settings = config.to_dict()
+    for stack in ("", "decoder_") if seq2seq else ("",):
+        settings.update({f"{stack}kernel_size": REFERENCE_K, f"{stack}width_budget": None})
+    settings.update(width_mode="fixed", extent_activation=None, width_floor=None)
     torch.manual_seed(0)
-    auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification
-    return auto.from_config(type(AutoConfig.from_pretrained(folder)).from_dict(config)).eval()
+    return auto_model(seq2seq).from_config(type(config).from_dict(settings)).eval()
+
+
+def auto_model(seq2seq: bool):
+    return AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification
 
 
 @torch.inference_mode()
@@ -176,10 +179,9 @@ def time_run(args, run: Run, threads: int) -> dict:
     """
     folder = run_dir(args, run.task, run.model, run.seed)
     seq2seq = run.task == "multi30k"
-    models = {"trained": (AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification).from_pretrained(folder).eval(),
-              "reference": reference_model(folder, seq2seq)}
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    models = {"trained": auto_model(seq2seq).from_pretrained(folder).eval(), "reference": reference_model(folder, seq2seq)}
     if seq2seq:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
         with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
             texts = [line.strip() for _, line in zip(range(args.decode_sentences), handle)]
         batches = [tokenizer(texts[i : i + 32], padding=True, return_tensors="pt") for i in range(0, len(texts), 32)]
@@ -219,7 +221,8 @@ def trained_widths(folder: Path) -> list[float]:
     results = json.loads((folder / "all_results.json").read_text())
     history = results.get("history") or [{}]
     kept = next((h for h in history if h.get("epoch") == results.get("best_epoch")), history[-1])
-    widths = {int(key[len("width_"):]): value for key, value in kept.items() if key.startswith("width_") and key[6:].isdigit()}
+    widths = {int(key.removeprefix("width_")): value for key, value in kept.items()
+              if key.startswith("width_") and key.removeprefix("width_").isdigit()}
     return [round(widths[layer], 4) for layer in sorted(widths)]
 
 
