@@ -24,13 +24,13 @@ one process at equal tokens per batch; the issue's targets) are rebuilt from wha
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -39,6 +39,7 @@ import yaml
 from transformers import AutoConfig, AutoModel
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
+from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.distillation.mirror import teacher_max_length
 from dynconv_nlp.errors import UsageError
@@ -175,14 +176,9 @@ def inference_seconds(models: dict, lengths: list[int], tokens_per_batch: int, r
             batch = max(1, tokens_per_batch // length)
             ids = torch.randint(low, vocab_size, (batch, length), generator=generator)
             mask = torch.ones_like(ids)
-            times = {name: [] for name in models}
-            for _ in range(repeats + 1):  # the first round warms up
-                for name, model in models.items():
-                    start = time.perf_counter()
-                    model(input_ids=ids, attention_mask=mask)
-                    times[name].append(time.perf_counter() - start)
-            for name in models:
-                seconds[name][length] = statistics.median(times[name][1:])
+            calls = {name: functools.partial(m, input_ids=ids, attention_mask=mask) for name, m in models.items()}
+            for name, median in interleaved_medians(calls, repeats).items():
+                seconds[name][length] = median
     return seconds
 
 

@@ -37,6 +37,7 @@ width: inference with all K taps, trimmed per call (``trim=True``) and per tile 
 """
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -57,6 +58,7 @@ from transformers import (
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.models.dynconv import DynConvConfig, DynConvForConditionalGeneration, DynConvForSequenceClassification
 from dynconv_nlp.models.dynconv.configuration_dynconv import CONV_BACKENDS
+from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.layers import DynamicConv1d
 
@@ -138,12 +140,6 @@ def load_config(path: Path, flag: str, dynconv: bool = True, **overrides):
     return config
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def num_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)  # not fixed sinusoid tables
 
@@ -216,22 +212,14 @@ def benchmark_classifier(args) -> dict:
         g = torch.Generator().manual_seed(args.seed)
         input_ids = torch.randint(EOS + 1, args.vocab_size, (B, T), generator=g)  # [B, T], no padding
         labels = torch.randint(0, 2, (B,), generator=g)  # [B]
-        train_s = {name: [] for name in models}
-        infer_s = {name: [] for name in models}
         progress(f"classifier T = {T}, B = {B}")
-        for name in models:  # warm-up: allocator, AdamW state, the compiled conv backend's first call
-            train_step(name, input_ids, labels)
-            infer(name, input_ids)
-        for r in range(args.repeats):
-            # Interleaved, so that a burst of load from elsewhere slows both models, not one.
-            for name in models:
-                train_s[name].append(timed(lambda: train_step(name, input_ids, labels)))
-            for name in models:
-                infer_s[name].append(timed(lambda: infer(name, input_ids)))
+        # The warm-up round also creates AdamW's state and makes the compiled conv backend's first call.
+        train_s = interleaved_medians({n: functools.partial(train_step, n, input_ids, labels) for n in models}, args.repeats)
+        infer_s = interleaved_medians({n: functools.partial(infer, n, input_ids) for n in models}, args.repeats)
         row = dict(T=T, B=B)
         for name in models:
-            row[f"{name}_train_tokens_per_s"] = B * T / statistics.median(train_s[name])
-            row[f"{name}_infer_ms"] = 1e3 * statistics.median(infer_s[name])
+            row[f"{name}_train_tokens_per_s"] = B * T / train_s[name]
+            row[f"{name}_infer_ms"] = 1e3 * infer_s[name]
         row["train_ratio"] = row["DynConv_train_tokens_per_s"] / row["BERT_train_tokens_per_s"]
         row["infer_speedup"] = row["BERT_infer_ms"] / row["DynConv_infer_ms"]
         rows.append(row)
@@ -501,13 +489,8 @@ def benchmark_widths(args) -> dict:
                 left, right = learned_looking_extents(B, T, layer.num_heads, layer.kernel_size, mean_width, layer.causal, generator)
                 layer.extents = lambda u, left=left, right=right: (left, right)  # forced, whatever the input
             progress(f"widths T = {T}, B = {B}, mean width {mean_width}")
-            seconds = {mode: [] for mode in modes}
-            for mode in modes:  # warm-up
-                infer(mode, input_ids)
-            for _ in range(args.repeats):
-                for mode in modes:  # interleaved
-                    seconds[mode].append(timed(lambda: infer(mode, input_ids)))
-            row = dict(T=T, B=B, mean_width=mean_width) | {f"{m}_ms": 1e3 * statistics.median(s) for m, s in seconds.items()}
+            seconds = interleaved_medians({m: functools.partial(infer, m, input_ids) for m in modes}, args.repeats)
+            row = dict(T=T, B=B, mean_width=mean_width) | {f"{m}_ms": 1e3 * s for m, s in seconds.items()}
             row |= {f"{m}_speedup": row["full_ms"] / row[f"{m}_ms"] for m in ("call", "tile")}
             rows.append(row)
             progress(json.dumps(row))

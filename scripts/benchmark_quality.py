@@ -71,6 +71,7 @@ from transformers import (
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mean_width_fractions
+from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.metrics import glue_metrics
 from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
@@ -481,13 +482,12 @@ def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
         run_dirs["fixed"] = reference
     models = {name: DynConvForSequenceClassification.from_pretrained(path).eval() for name, path in run_dirs.items()}
     inputs = {name: dev_batches(path, args.glue_dir, results[0]["task"]) for name, path in run_dirs.items()}
-    times = {name: [] for name in models}
-    for _ in range(repeats + 1):  # the first round warms up
-        for name, model in models.items():
-            start = time.perf_counter()
-            for batch in inputs[name]:
-                model(**batch)
-            times[name].append(time.perf_counter() - start)
+
+    def infer(name):
+        for batch in inputs[name]:
+            models[name](**batch)
+
+    seconds = interleaved_medians({name: functools.partial(infer, name) for name in models}, repeats)
     for result in results:
         name = result["model"]
         model, kernel_sizes = models[name], models[name].config.kernel_size
@@ -499,12 +499,12 @@ def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
             k - 1 for k in kernel_sizes
         )
         result["kept_taps_per_layer"] = [round(t, 2) for t in kept_taps(model, inputs[name])]
-        result["dev_inference_seconds"] = statistics.median(times[name][1:])
-        if "fixed" in times:
-            result["fixed_width_dev_inference_seconds"] = statistics.median(times["fixed"][1:])
+        result["dev_inference_seconds"] = seconds[name]
+        if "fixed" in seconds:
+            result["fixed_width_dev_inference_seconds"] = seconds["fixed"]
         result["timing"] = (
             f"{torch.get_num_threads()} threads, batches of 64, median of {repeats}, "
-            f"all sweep models{' and the fixed-width one' if 'fixed' in times else ''} interleaved"
+            f"all sweep models{' and the fixed-width one' if 'fixed' in seconds else ''} interleaved"
         )
 
 

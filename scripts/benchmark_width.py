@@ -29,13 +29,13 @@ unfinished ones resume from their last epoch.
 """
 
 import argparse
+import functools
 import gzip
 import json
 import os
 import statistics
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoModelForSequence
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, mean_width_fractions
+from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.errors import UsageError
 
@@ -200,14 +201,8 @@ def time_run(args, run: Run, threads: int) -> dict:
 
     with TIMING_LOCK:  # the thread count is the process's: one timing at a time
         torch.set_num_threads(threads)
-        seconds = {name: [] for name in models}
-        for round_ in range(args.repeats + 1):  # the first round warms up
-            for name in models:
-                start = time.perf_counter()
-                infer(name)
-                if round_:
-                    seconds[name].append(time.perf_counter() - start)
-    trained, reference = (statistics.median(seconds[name]) for name in ("trained", "reference"))
+        seconds = interleaved_medians({name: functools.partial(infer, name) for name in models}, args.repeats)
+    trained, reference = seconds["trained"], seconds["reference"]
     inputs = [{k: v for k, v in b.items() if k in ("input_ids", "attention_mask")} for b in batches]
     extents, _ = collect_extents(models["trained"], inputs)
     return dict(inference_ratio=round(trained / reference, 4), inference_seconds=round(trained, 4),
