@@ -327,22 +327,27 @@ class DynamicConv1d(nn.Module):
         tap_range = range(self.kernel_size)
         if self.trim and _can_trim(u):  # the result is the same either way
             tap_range = self.active_taps(left, right, attention_mask)
-        weight = self.taps(u, left, right, tap_range).to(u.dtype)
+        weight = self.taps(u, left, right, tap_range)
         padding_l = self.padding_l - tap_range.start
 
         new_state = None
         if incremental:
             if conv_state is None:
                 conv_state = self.init_state(u.shape[0], u.device, u.dtype)
-            # Run the op over [state, new tokens]; the state rows only serve as left context.
-            u = torch.cat([conv_state.to(u.dtype), u], dim=1)
-            weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
+            context = torch.cat([conv_state.to(u.dtype), u], dim=1)  # [B, K - 1 + T, C]
             # A copy, not a view: a view would keep every step's whole input alive.
-            new_state = u[:, u.shape[1] - (self.kernel_size - 1) :].clone()
-        # Zero taps are off (masked softmax, dropout): their kernel gradient would be multiplied by 0.
-        y = dynamic_conv1d(u, weight, padding_l, backend=self.backend, zero_taps_inactive=True)
-        if incremental:
+            new_state = context[:, context.shape[1] - (self.kernel_size - 1) :].clone()
+        if incremental and 0 < u.shape[1] < self.kernel_size:
+            y = self.convolve_new_tokens(context, weight, tap_range).to(u.dtype)
+        elif incremental:
+            # Many new tokens (a prompt): the op over [state, new tokens], the state rows only as left
+            # context; their K - 1 outputs are wasted, but the backends never hold T x K' windows.
+            weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
+            y = dynamic_conv1d(context, weight.to(u.dtype), padding_l, backend=self.backend, zero_taps_inactive=True)
             y = y[:, self.kernel_size - 1 :]
+        else:
+            # Zero taps are off (masked softmax, dropout): their kernel gradient would be multiplied by 0.
+            y = dynamic_conv1d(u, weight.to(u.dtype), padding_l, backend=self.backend, zero_taps_inactive=True)
         return DynamicConvOutput(
             hidden_states=self.output_proj(y),
             left_extent=left,
@@ -350,6 +355,20 @@ class DynamicConv1d(nn.Module):
             width_penalty=self._width_penalty(left, right, attention_mask),
             conv_state=new_state,
         )
+
+    @staticmethod
+    def convolve_new_tokens(context: torch.Tensor, weight: torch.Tensor, tap_range: range) -> torch.Tensor:
+        """A decoding step's outputs [B, T, C] (in ``weight``'s dtype): the causal convolution of the last T
+        rows of ``context`` [B, K - 1 + T, C] (the state, then the new tokens) with taps [B, T, H, K']
+        over ``tap_range``, which ends at the token itself.
+
+        Only the new tokens' windows are read: the op over the whole context would also compute an
+        output for each of the K - 1 state rows, K times the work of a one-token step.
+        """
+        B, T, H, width = weight.shape
+        windows = context[:, tap_range.start :].unfold(1, width, 1)  # [B, T, C, K'], a view: window j is tap start + j
+        windows = windows.reshape(B, T, H, -1, width).to(weight.dtype)  # R = C // H channels share a head
+        return torch.einsum("bthrk,bthk->bthr", windows, weight).reshape(B, T, -1)
 
     def tile_reach(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None, tile: int):
         """Taps each tile of ``tile`` tokens needs to its left and right, [B, n_tiles] each (host ints, as

@@ -88,26 +88,42 @@ def test_causal_output_never_depends_on_later_inputs(width, backend):
 
 @pytest.mark.parametrize("chunks", [[1] * 10, [3, 1, 4, 2], [10], [2, 8]])
 @pytest.mark.parametrize("kernel_size", [1, 4, 7, 12])
-def test_incremental_decoding_equals_full_sequence(chunks, kernel_size):
-    layer = _layer(kernel_size=kernel_size, causal=True, glu=True)
-    x = _x(3, sum(chunks))
+@pytest.mark.parametrize("width", ["adaptive", "fixed"])
+def test_incremental_decoding_equals_full_sequence(chunks, kernel_size, width):
+    # Steps of fewer than K tokens take the new tokens' windows alone, longer ones the op: both are here.
+    layer = _layer(kernel_size=kernel_size, causal=True, glu=True, width=width)
+    x = _x(3, sum(chunks)).requires_grad_()
     full = layer(x).hidden_states
+    (full_grad,) = torch.autograd.grad(full.square().sum(), x)
     state, outputs, start = None, [], 0
     for n in chunks:
         out = layer(x[:, start : start + n], conv_state=state, use_cache=True)
         state, start = out.conv_state, start + n
         assert state.shape == (3, kernel_size - 1, C), "the state must keep a constant size"
         outputs.append(out.hidden_states)
-    torch.testing.assert_close(torch.cat(outputs, dim=1), full)
+    incremental = torch.cat(outputs, dim=1)
+    torch.testing.assert_close(incremental, full)
+    torch.testing.assert_close(torch.autograd.grad(incremental.square().sum(), x)[0], full_grad)
+
+
+@pytest.mark.parametrize("kernel_size, new_tokens, first_tap", [(7, 1, 0), (7, 1, 4), (31, 1, 20), (31, 5, 0), (31, 30, 29)])
+def test_a_decoding_step_convolves_only_the_new_tokens_windows(kernel_size, new_tokens, first_tap):
+    """Against the reference op over [state, new tokens] with the state rows' taps zero."""
+    B, K, T = 2, kernel_size, new_tokens
+    context = _x(B, K - 1 + T)
+    weight = torch.softmax(torch.randn(B, T, H, K - first_tap, dtype=torch.float64), dim=-1)
+    step = DynamicConv1d.convolve_new_tokens(context, weight, range(first_tap, K))
+    padded = F.pad(weight, (first_tap, 0, 0, 0, K - 1, 0))  # taps before first_tap off; state rows all off
+    torch.testing.assert_close(step, dynamic_conv1d_naive(context, padded, K - 1)[:, K - 1 :])
 
 
 @pytest.mark.parametrize("backend", ["naive", "unfold", "shift", "band"])
 def test_incremental_decoding_equals_full_sequence_on_every_backend(backend):
     layer = _layer(kernel_size=9, causal=True, backend=backend)
-    x = _x(2, 11)
+    x = _x(2, 20)
     full = layer(x).hidden_states
     state, outputs = None, []
-    for start, stop in [(0, 1), (1, 5), (5, 6), (6, 11)]:
+    for start, stop in [(0, 1), (1, 5), (5, 6), (6, 20)]:  # the last step is long enough for the op
         out = layer(x[:, start:stop], conv_state=state, use_cache=True)
         state = out.conv_state
         outputs.append(out.hidden_states)
