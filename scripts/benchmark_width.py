@@ -19,7 +19,7 @@ Each model is timed as soon as it is trained (models do not outlive a session; r
 interleaved with its own architecture at fixed K = 31, untrained, in the same process: the
 ratio of the two is the run's inference time, comparable across sessions and machines.
 negation_scope: the dev set in batches of 64 (forward); Multi30k: the first ``--decode_sentences``
-test sources decoded greedily in batches of 32 (the reference decodes as many tokens). The tables
+test sources decoded greedily in batches of 32 (both as many tokens as the trained model alone). The tables
 (``benchmarks/width/results.md``, mean +- std over seeds), the plot (score against inference time)
 and the issue's targets are rebuilt from the records. Finished runs are skipped by fingerprint;
 unfinished ones resume from their last epoch.
@@ -175,8 +175,8 @@ def time_run(args, run: Run, threads: int) -> dict:
     one process (median of ``--repeats`` after a warm-up round), and its encoder widths.
 
     negation_scope: the dev set in batches of 64, forward. Multi30k: the first ``--decode_sentences``
-    test sources in batches of 32, decoded greedily by the trained model; the reference decodes
-    exactly as many tokens per batch, so that the ratio compares the cost of the same work.
+    test sources in batches of 32, decoded greedily, both models held to as many tokens per batch as
+    the trained model decodes freely, so that the ratio compares the cost of the same work.
     """
     folder = run_dir(args, run.task, run.model, run.seed)
     seq2seq = run.task == "multi30k"
@@ -189,9 +189,9 @@ def time_run(args, run: Run, threads: int) -> dict:
         lengths = [models["trained"].generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in batches]
 
         def infer(name):
+            # Both models are held to the trained model's lengths: the same work, the same logits processors.
             for batch, n in zip(batches, lengths):
-                limits = dict(max_new_tokens=64) if name == "trained" else dict(min_new_tokens=n, max_new_tokens=n)
-                models[name].generate(**batch, num_beams=1, **limits)
+                models[name].generate(**batch, num_beams=1, min_new_tokens=n, max_new_tokens=n)
     else:
         batches = dev_batches(folder, args.glue_dir, run.task)
 
