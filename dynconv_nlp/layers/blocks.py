@@ -31,6 +31,7 @@ class DynConvBlockOutput:
         left_extent, right_extent: [B, T, H] the conv's extents.
         width_penalty: [B], each sequence's mean normalised conv width (0 for fixed width).
         conv_state: [B, K - 1, C] decoder conv state when ``use_cache``, else None.
+        conv_inputs: [B, T, C] the new tokens' conv inputs instead of ``conv_state``, when asked for.
         cross_key_value: (key, value), each [B, heads, S, C // heads], the projected encoder output,
             computed once per sequence and passed back in at every decoding step.
     """
@@ -41,6 +42,7 @@ class DynConvBlockOutput:
     width_penalty: torch.Tensor
     conv_state: torch.Tensor | None = None
     cross_key_value: tuple[torch.Tensor, torch.Tensor] | None = None
+    conv_inputs: torch.Tensor | None = None
 
 
 class FeedForward(nn.Module):
@@ -198,6 +200,7 @@ class DynConvDecoderBlock(nn.Module):
         conv_state: torch.Tensor | None = None,
         cross_key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
         use_cache: bool = False,
+        return_conv_inputs: bool = False,
     ) -> DynConvBlockOutput:
         """
         Args:
@@ -208,8 +211,11 @@ class DynConvDecoderBlock(nn.Module):
             conv_state: [B, K - 1, C] from the previous step, or None.
             cross_key_value: the projected encoder output from a previous step, or None.
             use_cache: return ``conv_state`` and ``cross_key_value`` for the next step.
+            return_conv_inputs: return the conv's new inputs instead of its next state (see
+                :meth:`DynamicConv1d.forward`).
         """
-        conv = self.conv(self.conv_sublayer.pre(hidden_states), attention_mask, conv_state, use_cache)
+        normed = self.conv_sublayer.pre(hidden_states)
+        conv = self.conv(normed, attention_mask, conv_state, use_cache, return_conv_inputs)
         x = self.conv_sublayer.post(hidden_states, conv.hidden_states)
         if cross_key_value is None:
             if encoder_hidden_states is None:
@@ -225,4 +231,5 @@ class DynConvDecoderBlock(nn.Module):
             conv.width_penalty,
             conv_state=conv.conv_state,
             cross_key_value=cross_key_value if use_cache else None,
+            conv_inputs=conv.conv_inputs,
         )

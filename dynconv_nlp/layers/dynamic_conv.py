@@ -49,6 +49,8 @@ class DynamicConvOutput:
             ``lambda * width_penalty.mean()`` to its loss. (Per sequence, so that it follows the batch
             through ``generate()``'s beam expansion like every other per-example tensor.)
         conv_state: [B, K - 1, C] the last K - 1 conv inputs, when decoding incrementally, else None.
+        conv_inputs: [B, T, C] the new tokens' conv inputs instead of ``conv_state``, when asked for
+            (``return_conv_inputs``), else None.
     """
 
     hidden_states: torch.Tensor
@@ -56,6 +58,7 @@ class DynamicConvOutput:
     right_extent: torch.Tensor
     width_penalty: torch.Tensor
     conv_state: torch.Tensor | None = None
+    conv_inputs: torch.Tensor | None = None
 
 
 def ramp_mask(
@@ -293,6 +296,7 @@ class DynamicConv1d(nn.Module):
         attention_mask: torch.Tensor | None = None,
         conv_state: torch.Tensor | None = None,
         use_cache: bool = False,
+        return_conv_inputs: bool = False,
     ) -> DynamicConvOutput:
         """
         Args:
@@ -302,6 +306,10 @@ class DynamicConv1d(nn.Module):
                 incrementally: the output carries the next state.
             use_cache: decode incrementally from zeros when no ``conv_state`` is given, and return
                 the next state to feed the next step (one or several tokens per step).
+            return_conv_inputs: when decoding incrementally, return the new tokens' conv inputs
+                (``conv_inputs``) instead of the next state, for a cache that appends them to its own
+                buffer: building the next state copies K - 1 rows a step, which at K = 127 costs more
+                than the step's convolution.
 
         Returns:
             :class:`DynamicConvOutput`.
@@ -334,14 +342,18 @@ class DynamicConv1d(nn.Module):
         if incremental:
             if conv_state is None:
                 conv_state = self.init_state(u.shape[0], u.device, u.dtype)
-            context = torch.cat([conv_state.to(u.dtype), u], dim=1)  # [B, K - 1 + T, C]
-            # A copy, not a view: a view would keep every step's whole input alive.
-            new_state = context[:, context.shape[1] - (self.kernel_size - 1) :].clone()
+            conv_state = conv_state.to(u.dtype)
+            T = u.shape[1]
+            if not return_conv_inputs:  # the last K - 1 rows of [state, new tokens]
+                new_state = torch.cat([conv_state[:, T:], u[:, max(T - (self.kernel_size - 1), 0) :]], dim=1)
         if incremental and 0 < u.shape[1] < self.kernel_size:
-            y = self.convolve_new_tokens(context, weight, tap_range).to(u.dtype)
+            # Only the state rows that the kept taps reach: [B, K - 1 - start + T, C].
+            context = torch.cat([conv_state[:, tap_range.start :], u], dim=1)
+            y = self.convolve_new_tokens(context, weight).to(u.dtype)
         elif incremental:
             # Many new tokens (a prompt): the op over [state, new tokens], the state rows only as left
             # context; their K - 1 outputs are wasted, but the backends never hold T x K' windows.
+            context = torch.cat([conv_state, u], dim=1)  # [B, K - 1 + T, C]
             weight = torch.cat([weight.new_zeros(weight.shape[0], self.kernel_size - 1, *weight.shape[2:]), weight], 1)
             y = dynamic_conv1d(context, weight.to(u.dtype), padding_l, backend=self.backend, zero_taps_inactive=True)
             y = y[:, self.kernel_size - 1 :]
@@ -354,19 +366,20 @@ class DynamicConv1d(nn.Module):
             right_extent=right,
             width_penalty=self._width_penalty(left, right, attention_mask),
             conv_state=new_state,
+            conv_inputs=u if incremental and return_conv_inputs else None,
         )
 
     @staticmethod
-    def convolve_new_tokens(context: torch.Tensor, weight: torch.Tensor, tap_range: range) -> torch.Tensor:
+    def convolve_new_tokens(context: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """A decoding step's outputs [B, T, C] (in ``weight``'s dtype): the causal convolution of the last T
-        rows of ``context`` [B, K - 1 + T, C] (the state, then the new tokens) with taps [B, T, H, K']
-        over ``tap_range``, which ends at the token itself.
+        rows of ``context`` [B, K' - 1 + T, C] (the state rows that the kept taps reach, then the new
+        tokens) with taps [B, T, H, K'], which end at the token itself.
 
         Only the new tokens' windows are read: the op over the whole context would also compute an
-        output for each of the K - 1 state rows, K times the work of a one-token step.
+        output for each of the K' - 1 state rows, K' times the work of a one-token step.
         """
         B, T, H, width = weight.shape
-        windows = context[:, tap_range.start :].unfold(1, width, 1)  # [B, T, C, K'], a view: window j is tap start + j
+        windows = context.unfold(1, width, 1)  # [B, T, C, K'], a view: window t holds token t's taps
         windows = windows.reshape(B, T, H, -1, width).to(weight.dtype)  # R = C // H channels share a head
         return torch.einsum("bthrk,bthk->bthr", windows, weight).reshape(B, T, -1)
 

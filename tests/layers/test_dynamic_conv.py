@@ -112,7 +112,7 @@ def test_a_decoding_step_convolves_only_the_new_tokens_windows(kernel_size, new_
     B, K, T = 2, kernel_size, new_tokens
     context = _x(B, K - 1 + T)
     weight = torch.softmax(torch.randn(B, T, H, K - first_tap, dtype=torch.float64), dim=-1)
-    step = DynamicConv1d.convolve_new_tokens(context, weight, range(first_tap, K))
+    step = DynamicConv1d.convolve_new_tokens(context[:, first_tap:], weight)  # the rows the kept taps reach
     padded = F.pad(weight, (first_tap, 0, 0, 0, K - 1, 0))  # taps before first_tap off; state rows all off
     torch.testing.assert_close(step, dynamic_conv1d_naive(context, padded, K - 1)[:, K - 1 :])
 
@@ -351,3 +351,16 @@ def test_the_layer_keeps_width_init_and_its_width_projection_applies_it(causal):
         layer.width_proj.bias.zero_()
     layer.width_proj.reset_parameters()  # what re-initialising the layer, or a model, does
     torch.testing.assert_close(torch.sigmoid(layer.width_proj.bias), torch.full_like(layer.width_proj.bias, 0.2))
+
+
+@pytest.mark.parametrize("new_tokens", [1, 3, 12])
+def test_a_step_can_hand_back_its_inputs_instead_of_the_next_state(new_tokens):
+    """For a cache that appends them itself: same outputs, and the inputs make the same next state."""
+    layer = _layer(kernel_size=9, causal=True, glu=True)
+    state = _x(2, 8)
+    x = _x(2, new_tokens, seed=2)
+    usual = layer(x, conv_state=state, use_cache=True)
+    handed = layer(x, conv_state=state, use_cache=True, return_conv_inputs=True)
+    assert handed.conv_state is None and handed.conv_inputs.shape == (2, new_tokens, C)
+    torch.testing.assert_close(handed.hidden_states, usual.hidden_states)
+    torch.testing.assert_close(torch.cat([state, handed.conv_inputs], dim=1)[:, -8:], usual.conv_state)

@@ -6,9 +6,11 @@ from dynconv_testing import random_ids, tiny_config
 
 from dynconv_nlp import DynConvForConditionalGeneration
 from dynconv_nlp.layers.blocks import CrossAttention
+from dynconv_nlp.models.dynconv.modeling_dynconv import DynConvStateCacheLayer
 
 B, S = 2, 9
-NEW_TOKENS = 8
+# Past the room the conv-state buffers start with (K - 1 + 16 rows), so that they move their state at least once.
+NEW_TOKENS = 24
 
 
 @pytest.fixture
@@ -74,16 +76,18 @@ def test_sampling_with_a_seed_is_identical_with_and_without_cache(model):
 def test_the_conv_state_does_not_grow_with_the_output(model, num_beams):
     ids, mask = _source()
     shapes = {}
-    for new_tokens in (2, 12):
+    for new_tokens in (2, 40):
         out = model.generate(
             ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, num_beams=num_beams,
             return_dict_in_generate=True,
         )
         states = out.cache.self_attention_cache
         shapes[new_tokens] = [tuple(layer.conv_states[0].shape) for layer in states.layers]
+        state_shapes = [tuple(layer.get_state().shape) for layer in states.layers]
+        assert state_shapes == [(B * num_beams, 2, 16), (B * num_beams, 8, 16)]  # [B * beams, K - 1, C]
         assert states.layers[0].seen_tokens == new_tokens  # the decoder's position counter
-    # [B * beams, C, K - 1] for kernels 3 and 9, however many tokens were generated.
-    assert shapes[2] == shapes[12] == [(B * num_beams, 16, 2), (B * num_beams, 16, 8)]
+    # Buffers [B * beams, K - 1 + 16, C] for kernels 3 and 9, however many tokens were generated.
+    assert shapes[2] == shapes[40] == [(B * num_beams, 18, 16), (B * num_beams, 24, 16)]
 
 
 def test_cross_attention_keys_and_values_are_computed_once(model, monkeypatch):
@@ -114,3 +118,31 @@ def test_incremental_forward_equals_the_full_forward(model):
         cache = out.cache
         logits.append(out.logits)
     torch.testing.assert_close(torch.cat(logits, dim=1), full)
+
+
+@pytest.mark.parametrize("state_size", [0, 2, 30])
+@pytest.mark.parametrize("record_past", [False, True])
+def test_the_state_cache_holds_the_last_k_minus_1_inputs_through_every_move(state_size, record_past):
+    """Against a plain concatenation of zeros and every step's inputs, over steps that fill the buffer."""
+    layer = DynConvStateCacheLayer(state_size)
+    if record_past:
+        layer.activate_past_recording()
+    history = torch.zeros(3, state_size, 4)
+    for step, new in enumerate([1, 1, 5, 1, 40, 1, 1, 17, 3] * 3):
+        inputs = torch.randn(3, new, 4)
+        history = torch.cat([history, inputs], dim=1)
+        state = layer.update_conv_state(inputs)
+        assert torch.equal(state, history[:, history.shape[1] - state_size :]), f"step {step}"
+        assert torch.equal(layer.get_state(), state)
+    assert layer.seen_tokens == history.shape[1] - state_size
+    if record_past:  # assisted decoding takes rejected tokens back
+        layer.crop(-4)
+        assert torch.equal(layer.get_state(), history[:, history.shape[1] - 4 - state_size : history.shape[1] - 4])
+        assert layer.seen_tokens == history.shape[1] - state_size - 4
+    else:
+        with pytest.raises(RuntimeError, match="does not track past states"):
+            layer.crop(-4)
+    layer.reset()
+    assert layer.get_state() is None
+    first = torch.cat([torch.zeros(3, state_size, 4), torch.ones(3, 1, 4)], dim=1)[:, 1:]  # zeros before the first token again
+    assert torch.equal(layer.update_conv_state(torch.ones(3, 1, 4)), first)

@@ -279,20 +279,68 @@ class DynConvDecoderLayer(DynConvDecoderBlock, GradientCheckpointingLayer):
 
 
 class DynConvStateCacheLayer(LinearAttentionLayer):
-    """transformers' conv-state cache layer, holding one decoder layer's last K - 1 conv inputs as
-    [B, C, K - 1]; it also counts the tokens decoded so far, which gives the decoder its positions."""
+    """transformers' conv-state cache layer for one decoder layer. ``conv_states[0]`` is a buffer of
+    that layer's past conv inputs [B, S, C] (the layer's layout: positions before channels); its first
+    ``length`` rows are filled, and the last K - 1 of those are the state (zeros before the first
+    token). It also counts the tokens decoded so far, which gives the decoder its positions.
 
-    def __init__(self, **kwargs):
+    A step writes its new rows into spare room at the end of the buffer; only when the room runs out
+    do the last K - 1 rows move to the front. So a step copies about two rows per new token, not the
+    K - 1 rows of a rolled state (at K = 127 that copy cost more than the step's convolution). While
+    recording the past (assisted decoding) the buffer only grows, so that ``crop`` can take tokens back.
+    """
+
+    def __init__(self, state_size: int, **kwargs):
+        """``state_size``: K - 1, the conv inputs a step needs from before its new tokens."""
         super().__init__(**kwargs)
+        self.conv_kernel_size[0] = state_size
+        self.length = 0
         self.seen_tokens = 0
 
-    def update_conv_state(self, conv_states: torch.Tensor, state_idx: int = 0, num_new_tokens: int = 0, **kwargs):
-        self.seen_tokens += num_new_tokens
-        return super().update_conv_state(conv_states, state_idx, **kwargs)
+    def get_state(self) -> torch.Tensor | None:
+        """The last K - 1 conv inputs [B, K - 1, C] (a view of the buffer), or None before the first step."""
+        if not self.has_previous_state[0]:
+            return None
+        return self.conv_states[0][:, self.length - self.conv_kernel_size[0] : self.length]
+
+    def lazy_initialization(self, conv_states: torch.Tensor | None = None, **kwargs) -> None:
+        """A buffer for the new inputs ``conv_states`` [B, T, C], their state rows zero."""
+        B, T, C = conv_states.shape
+        self.dtype, self.device = conv_states.dtype, conv_states.device
+        keep = self.conv_kernel_size[0]
+        self.conv_states[0] = conv_states.new_zeros(B, keep + max(keep, T, 16), C)
+        self.is_conv_states_initialized[0] = True
+
+    def update_conv_state(self, conv_states: torch.Tensor, state_idx: int = 0, **kwargs) -> torch.Tensor:
+        """Append a step's new conv inputs ``conv_states`` [B, T, C]; returns the next state [B, K - 1, C]."""
+        T, keep = conv_states.shape[1], self.conv_kernel_size[0]
+        if not self.is_conv_states_initialized[0]:
+            self.lazy_initialization(conv_states)
+        if not self.has_previous_state[0]:
+            self.conv_states[0][:, :keep].zero_()
+            self.length, self.has_previous_state[0] = keep, True
+        buffer = self.conv_states[0]
+        if self.length + T > buffer.shape[1]:
+            kept = self.length if self.record_past else keep
+            if kept + T > buffer.shape[1]:
+                buffer = buffer.new_empty(buffer.shape[0], kept + max(kept, T, 16), buffer.shape[2])
+            buffer[:, :kept] = self.conv_states[0][:, self.length - kept : self.length].clone()
+            self.conv_states[0], self.length = buffer, kept
+        buffer[:, self.length : self.length + T] = conv_states
+        self.length += T
+        self.seen_tokens += T
+        return self.get_state()
+
+    def crop(self, tokens_to_remove: int) -> None:
+        """Take back the last ``-tokens_to_remove`` tokens (recording the past only, as transformers' layer)."""
+        if not self.record_past or tokens_to_remove > 0:
+            return super().crop(tokens_to_remove)  # raises with transformers' own message
+        self.length += tokens_to_remove
+        self.seen_tokens += tokens_to_remove
 
     def reset(self) -> None:
         super().reset()
-        self.seen_tokens = 0
+        self.length = self.seen_tokens = 0
 
 
 class DynConvPreTrainedModel(PreTrainedModel):
@@ -727,7 +775,7 @@ class DynConvDecoder(nn.Module):
 
     def new_cache(self) -> EncoderDecoderCache:
         """An empty cache: a conv-state layer per decoder layer, and the cross-attention keys/values."""
-        states = Cache(layers=[DynConvStateCacheLayer() for _ in self.layers])
+        states = Cache(layers=[DynConvStateCacheLayer(layer.conv.kernel_size - 1) for layer in self.layers])
         return EncoderDecoderCache(states, DynamicCache())
 
     @can_return_tuple
@@ -783,8 +831,7 @@ class DynConvDecoder(nn.Module):
         for i, layer in enumerate(self.layers):
             conv_state = cross_key_value = None
             if cache is not None:
-                if (state := states.get_conv_state(i)) is not None:
-                    conv_state = state.transpose(1, 2)  # [B, C, K - 1] -> [B, K - 1, C]
+                conv_state = states.layers[i].get_state()
                 if cache.is_updated.get(i, False):
                     cross = cache.cross_attention_cache.layers[i]
                     cross_key_value = (cross.keys, cross.values)
@@ -796,9 +843,10 @@ class DynConvDecoder(nn.Module):
                 conv_state,
                 cross_key_value,
                 use_cache=cache is not None,
+                return_conv_inputs=cache is not None,
             )
             if cache is not None:
-                states.update_conv_state(block.conv_state.transpose(1, 2), i, num_new_tokens=T)
+                states.update_conv_state(block.conv_inputs, i)
                 if not cache.is_updated.get(i, False):
                     cache.cross_attention_cache.update(*block.cross_key_value, i)
                     cache.is_updated[i] = True
