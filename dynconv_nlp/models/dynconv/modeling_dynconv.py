@@ -132,8 +132,9 @@ class DynConvSeq2SeqModelOutput(Seq2SeqModelOutput):
 
     Args:
         last_hidden_state: [B, T_dec, C], the decoder's output.
-        cache: with ``use_cache``, an ``EncoderDecoderCache``: conv states [B, C, K - 1] per decoder
-            layer (constant size) and the cross-attention keys/values.
+        cache: with ``use_cache``, an ``EncoderDecoderCache``: per decoder layer a buffer of conv
+            inputs whose last K - 1 rows are the state (``DynConvStateCacheLayer``, bounded in size)
+            and the cross-attention keys/values.
         decoder_hidden_states, encoder_hidden_states: with ``output_hidden_states``.
         encoder_last_hidden_state: [B, T_enc, C].
         decoder_attentions, cross_attentions, encoder_attentions: always None.
