@@ -305,11 +305,12 @@ class DynConvStateCacheLayer(LinearAttentionLayer):
         return self.conv_states[0][:, self.length - self.conv_kernel_size[0] : self.length]
 
     def lazy_initialization(self, conv_states: torch.Tensor | None = None, **kwargs) -> None:
-        """A buffer for the new inputs ``conv_states`` [B, T, C], their state rows zero."""
+        """A buffer with room for the new inputs ``conv_states`` [B, T, C] (its state rows are zeroed
+        by the first update)."""
         B, T, C = conv_states.shape
         self.dtype, self.device = conv_states.dtype, conv_states.device
         keep = self.conv_kernel_size[0]
-        self.conv_states[0] = conv_states.new_zeros(B, keep + max(keep, T, 16), C)
+        self.conv_states[0] = conv_states.new_empty(B, keep + max(keep, T, 16), C)
         self.is_conv_states_initialized[0] = True
 
     def update_conv_state(self, conv_states: torch.Tensor, state_idx: int = 0, **kwargs) -> torch.Tensor:
@@ -323,9 +324,12 @@ class DynConvStateCacheLayer(LinearAttentionLayer):
         buffer = self.conv_states[0]
         if self.length + T > buffer.shape[1]:
             kept = self.length if self.record_past else keep
+            tail = buffer[:, self.length - kept : self.length]
             if kept + T > buffer.shape[1]:
                 buffer = buffer.new_empty(buffer.shape[0], kept + max(kept, T, 16), buffer.shape[2])
-            buffer[:, :kept] = self.conv_states[0][:, self.length - kept : self.length].clone()
+            else:
+                tail = tail.clone()  # moving within the same buffer: the rows may overlap
+            buffer[:, :kept] = tail
             self.conv_states[0], self.length = buffer, kept
         buffer[:, self.length : self.length + T] = conv_states
         self.length += T
