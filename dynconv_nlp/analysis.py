@@ -9,7 +9,7 @@ the means per token class, and the extents per token averaged over heads that
     extents, token_ids = collect_extents(model, batches)   # L x [N, H, 2], [N] over the real tokens
     classes = token_classes(tokenizer, texts, max_length)   # N class names, in the same order
     by_class = extents_by_token_class(extents, classes)
-    plot_extent_histograms(extents, model.config.kernel_size, "width_histograms.png")
+    plot_extent_histograms(extents, conv_kernel_sizes(model.config), "width_histograms.png")
 
 Classes belong to the words of the text (split at white space, as GLUE's tokenized text is), and
 every token of a word gets its word's class, so "is n't" -> ``n``, ``'``, ``t`` are all negation
@@ -125,9 +125,19 @@ def mean_extents(extents: torch.Tensor) -> tuple[float, float]:
     return left, right
 
 
-def summarize_extents(extents: list[torch.Tensor], kernel_sizes: list[int], stack: str = "encoder") -> list[LayerWidths]:
-    """Per layer, the mean left and right extents over the tokens and heads of :func:`collect_extents`' output."""
-    return [LayerWidths(stack, i, k, *mean_extents(e)) for i, (e, k) in enumerate(zip(extents, kernel_sizes))]
+def conv_kernel_sizes(config) -> list[int]:
+    """The kernel sizes of the encoder's conv layers, in the order of their extents (a hybrid
+    encoder's attention layers have none)."""
+    return [config.kernel_size[i] for i in config.conv_layers]
+
+
+def summarize_extents(
+    extents: list[torch.Tensor], kernel_sizes: list[int], stack: str = "encoder", layers: list[int] | None = None
+) -> list[LayerWidths]:
+    """Per layer, the mean left and right extents over the tokens and heads of :func:`collect_extents`'
+    output; ``layers`` are the layers' indices (default 0, 1, ...; a hybrid's conv layers skip some)."""
+    layers = range(len(extents)) if layers is None else layers
+    return [LayerWidths(stack, i, k, *mean_extents(e)) for i, e, k in zip(layers, extents, kernel_sizes)]
 
 
 def summarize_widths(
@@ -141,7 +151,7 @@ def summarize_widths(
     """
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
     extents, _ = collect_extents(model, [batch])
-    return summarize_extents(extents, model.config.kernel_size)
+    return summarize_extents(extents, conv_kernel_sizes(model.config), layers=model.config.conv_layers)
 
 
 def format_widths(summary: list[LayerWidths]) -> str:

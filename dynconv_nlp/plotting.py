@@ -66,7 +66,7 @@ def plot_widths(model, tokenizer, texts: list[str], path, max_tokens: int = 40) 
     grids = [width_grid(model, tokenizer, text, max_tokens) for text in texts]
     kinds = {"left": [g[1] for g in grids], "right": [g[2] for g in grids]}
     num_layers = grids[0][1].shape[0]
-    layer_labels = [f"{i} (K={k})" for i, k in enumerate(model.config.kernel_size)]
+    layer_labels = [f"{i} (K={model.config.kernel_size[i]})" for i in model.config.conv_layers]
     longest = max(len(g[0]) for g in grids)
     # Sizes in inches: a token column must fit its rotated label's height, a layer row its label.
     fig = Figure(

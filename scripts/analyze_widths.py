@@ -22,6 +22,7 @@ from transformers import AutoModel, AutoTokenizer
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import (
     collect_extents,
+    conv_kernel_sizes,
     encode_batches,
     extents_by_token_class,
     mean_width_fractions,
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
         raise UsageError("no texts to analyse")
 
     extents, token_ids = collect_extents(model, encode_batches(tokenizer, texts, args.max_length))
-    kernel_sizes = model.config.kernel_size
+    kernel_sizes = conv_kernel_sizes(model.config)
     by_class = extents_by_token_class(extents, token_classes(tokenizer, texts, args.max_length))
     fractions = mean_width_fractions(extents, kernel_sizes)
 

@@ -70,7 +70,7 @@ from transformers import (
 )
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.analysis import collect_extents, encode_batches, kept_taps, mean_width_fractions
+from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, encode_batches, kept_taps, mean_width_fractions
 from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.metrics import glue_metrics
@@ -490,7 +490,7 @@ def time_sweep(results: list[dict], args, repeats: int = 3) -> None:
     seconds = interleaved_medians({name: functools.partial(infer, name) for name in models}, repeats)
     for result in results:
         name = result["model"]
-        model, kernel_sizes = models[name], models[name].config.kernel_size
+        model, kernel_sizes = models[name], conv_kernel_sizes(models[name].config)
         extents, _ = collect_extents(model, inputs[name])
         fractions = mean_width_fractions(extents, kernel_sizes)
         result["width_fraction_per_layer"] = [round(f, 4) for f in fractions]

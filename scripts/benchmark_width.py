@@ -44,7 +44,7 @@ import yaml
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.analysis import collect_extents, mean_width_fractions
+from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, mean_width_fractions
 from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.errors import UsageError
@@ -207,7 +207,7 @@ def time_run(args, run: Run, threads: int) -> dict:
     extents, _ = collect_extents(models["trained"], inputs)
     return dict(inference_ratio=round(trained / reference, 4), inference_seconds=round(trained, 4),
                 reference_seconds=round(reference, 4), threads=threads, repeats=args.repeats,
-                encoder_widths=[round(w, 4) for w in mean_width_fractions(extents, models["trained"].config.kernel_size)])
+                encoder_widths=[round(w, 4) for w in mean_width_fractions(extents, conv_kernel_sizes(models["trained"].config))])
 
 
 def trained_widths(folder: Path) -> list[float]:

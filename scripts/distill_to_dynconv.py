@@ -7,6 +7,8 @@ widths are new. Training (``dynconv_nlp.distillation.distiller``) runs in two st
 schedule: first (``--stage1_ratio`` of the steps) every conv sub-layer learns, from the teacher's
 input to its layer, to output what the teacher's attention sub-layer did; then the whole student
 learns to match the teacher's hidden states at every layer. The teacher stays frozen.
+``--keep_attention_layers 5`` makes a hybrid: layer 5 keeps the teacher's self-attention, copied
+exactly and frozen; only the other layers convolve (and are distilled).
 
     python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml     # offline, ../shared/data text
     python scripts/distill_to_dynconv.py --teacher_name_or_path bert-base-uncased \\
@@ -62,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     groups = add_training_options(parser)
     groups.model.add_argument("--teacher_name_or_path", required=True,
                               help="a BERT, RoBERTa or ELECTRA(-discriminator) encoder: a folder or Hub id")
+    groups.model.add_argument("--keep_attention_layers", type=int, nargs="+", default=None, metavar="LAYER",
+                              help="encoder layers (0-based) that keep the teacher's self-attention, copied exactly "
+                                   "and not trained; the others convolve (default: none)")
     groups.training.add_argument("--stage1_ratio", type=float, default=0.3,
                                  help="share of the optimizer steps spent layer by layer (stage 1) before stage 2")
     parser.set_defaults(weight_decay=0.01, num_train_epochs=1)
@@ -76,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not 0 <= args.stage1_ratio <= 1:
         raise UsageError(f"--stage1_ratio must be in [0, 1], got {args.stage1_ratio}")
     args.student_settings = parse_config_overrides(args.config_overrides)
+    if args.keep_attention_layers:
+        args.student_settings["attention_layers"] = sorted(args.keep_attention_layers)
     return args
 
 
@@ -109,6 +116,9 @@ def student_config(args, teacher_config, tokenizer) -> DynConvConfig:
         config = mirror_config(teacher_config, tokenizer, **args.student_settings)
     except (ValueError, TypeError, StrictDataclassError) as error:
         raise UsageError(f"--config_overrides {args.config_overrides}: {first_line(error)}") from None
+    if not config.conv_layers:
+        raise UsageError(f"--keep_attention_layers {' '.join(map(str, args.keep_attention_layers))} keeps every "
+                         "layer's attention: leave at least one layer to convolve")
     if args.max_seq_length > teacher_max_length(teacher_config):
         raise UsageError(f"--max_seq_length {args.max_seq_length} is beyond the {teacher_max_length(teacher_config)} "
                          "positions the teacher reads: lower it")
@@ -152,11 +162,15 @@ def distillation_notes(args, results: dict) -> str:
     text = ", ".join(args.glue_tasks and [f"GLUE training splits ({', '.join(args.glue_tasks)})"] or [])
     sources = [s for s in (args.dataset_name, text, " ".join(args.train_file or [])) if s]
     initial, final = results["initial"], results["final"]
+    kept = args.student_settings.get("attention_layers")
+    hybrid = (f"Layers {', '.join(map(str, kept))} (0-based) keep the teacher's self-attention, copied exactly "
+              "and frozen during distillation. ") if kept else ""
     return (
         "## Distillation\n\n"
         f"Distilled from the Transformer encoder `{args.teacher_name_or_path}` with dynconv_nlp's "
         "`scripts/distill_to_dynconv.py`: the teacher's embeddings, feed-forward layers, layer norms and "
         "value/output projections are copied; the generated kernels and widths replace its attention. "
+        f"{hybrid}"
         f"Text: {'; '.join(sources)} ({results['train_samples']} examples of at most {args.max_seq_length} tokens). "
         f"{results['steps']} optimizer steps: {results['stage1_steps']} layer by layer (stage 1: each conv "
         "sub-layer reproduces the teacher's attention sub-layer from the teacher's input), then end to end "

@@ -7,6 +7,7 @@ import random
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -106,3 +107,12 @@ def launch_two_processes(script: str, *argv: str) -> dict:
     assert result.returncode == 0, result.stderr[-3000:]
     output_dir = Path(argv[argv.index("--output_dir") + 1])
     return json.loads((output_dir / "all_results.json").read_text())
+
+
+def run_without_dynconv_nlp(code: str, tmp_path) -> str:
+    """Run ``code`` in a fresh interpreter in which ``import dynconv_nlp`` fails; return its stdout."""
+    script = "import sys\nsys.modules['dynconv_nlp'] = None  # import dynconv_nlp now raises\n" + textwrap.dedent(code)
+    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -6,7 +6,8 @@ layer norm). Layers are independent, so all train at once from one teacher forwa
 the conv sub-layers get gradients.
 
 Stage 2, end to end: the student runs on its own, and every layer's output is pulled towards the
-teacher's; now every student weight trains.
+teacher's; now every student weight trains, but the self-attention a hybrid student kept from the
+teacher (``attention_layers``), which stays the teacher's exactly (frozen by :class:`Distiller`).
 
 Both losses are mean squared errors per channel over real tokens (padding does not count). The
 teacher's hidden states are post-layer-norm, so their values are of order one and the two losses
@@ -73,6 +74,10 @@ class Distiller(nn.Module):
         self.student = student
         self.__dict__["teacher"] = teacher.eval().requires_grad_(False)
         self.stage1_steps = stage1_steps
+        for layer in student.encoder.layers:
+            if layer.token_mixer == "attention":
+                layer.attention.requires_grad_(False)
+                layer.attention_sublayer.requires_grad_(False)
         self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long))
 
     def train(self, mode: bool = True):
@@ -110,10 +115,12 @@ class Distiller(nn.Module):
         return losses
 
     def layer_loss(self, teacher: TeacherOutputs, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 1: mean over layers of each conv sub-layer's error, from the teacher's layer input;
-        and each sequence's mean width [B]."""
+        """Stage 1: mean over the conv layers of each conv sub-layer's error, from the teacher's layer
+        input; and each sequence's mean width [B]. Kept attention layers are the teacher's: no error."""
         errors, widths = [], []
         for layer, layer_input, target in zip(self.student.encoder.layers, teacher.hidden_states, teacher.mixed):
+            if layer.token_mixer == "attention":
+                continue
             mixed, conv = layer.mix_tokens(layer_input, attention_mask)
             errors.append(masked_mse(mixed, target, attention_mask))
             widths.append(conv.width_penalty)

@@ -10,6 +10,9 @@ the teacher but the attention weights: embeddings (and their layer norm), ``W_v`
 input projection (no GLU), ``W_o`` as its output projection, the sub-layers' layer norms
 (post-norm) and the feed-forward layers. The kernel and width projections are new; distillation
 (``scripts/distill_to_dynconv.py``) trains them to do what attention did.
+
+A hybrid student (``attention_layers``) keeps the teacher's self-attention in those layers: query,
+key, value and output projections and the layer norm are copied exactly, and the layer is BERT's.
 """
 
 import json
@@ -139,15 +142,25 @@ def weight_map(config: DynConvConfig) -> dict[str, str]:
         names |= {f"encoder.embeddings.project.{p}": f"embeddings_project.{p}" for p in ("weight", "bias")}
     if config.type_vocab_size == 0:
         del names["encoder.embeddings.token_type_embeddings.weight"]
-    sublayers = {
-        "conv.input_proj": "attention.self.value",
-        "conv.output_proj": "attention.output.dense",
-        "conv_sublayer.norm": "attention.output.LayerNorm",
+    feed_forward = {
         "ffn.fc1": "intermediate.dense",
         "ffn.fc2": "output.dense",
         "ffn_sublayer.norm": "output.LayerNorm",
     }
+    conv = {
+        "conv.input_proj": "attention.self.value",
+        "conv.output_proj": "attention.output.dense",
+        "conv_sublayer.norm": "attention.output.LayerNorm",
+    }
+    attention = {
+        "attention.q_proj": "attention.self.query",
+        "attention.k_proj": "attention.self.key",
+        "attention.v_proj": "attention.self.value",
+        "attention.out_proj": "attention.output.dense",
+        "attention_sublayer.norm": "attention.output.LayerNorm",
+    }
     for i in range(config.encoder_layers):
+        sublayers = (attention if i in config.attention_layers else conv) | feed_forward
         for student, teacher in sublayers.items():
             for p in ("weight", "bias"):
                 names[f"encoder.layers.{i}.{student}.{p}"] = f"encoder.layer.{i}.{teacher}.{p}"

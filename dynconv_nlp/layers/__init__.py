@@ -1,10 +1,20 @@
-"""Layers: the adaptive-width DynamicConv1d and the encoder/decoder blocks built on it."""
+"""Layers: the adaptive-width DynamicConv1d, the encoder/decoder blocks built on it, and the
+self-attention block of hybrid encoders."""
 
-from .blocks import CrossAttention, DynConvBlockOutput, DynConvDecoderBlock, DynConvEncoderBlock, FeedForward
+from .blocks import (
+    AttentionEncoderBlock,
+    CrossAttention,
+    DynConvBlockOutput,
+    DynConvDecoderBlock,
+    DynConvEncoderBlock,
+    FeedForward,
+    SelfAttention,
+)
 from .dynamic_conv import DynamicConv1d, DynamicConvOutput, WidthProjection, extent_fraction, ramp_mask
 from .width_budget import WidthBudget
 
 __all__ = [
+    "AttentionEncoderBlock",
     "CrossAttention",
     "DynConvBlockOutput",
     "DynConvDecoderBlock",
@@ -12,6 +22,7 @@ __all__ = [
     "DynamicConv1d",
     "DynamicConvOutput",
     "FeedForward",
+    "SelfAttention",
     "WidthBudget",
     "WidthProjection",
     "extent_fraction",

@@ -1,7 +1,9 @@
 """Encoder and decoder blocks around DynamicConv1d, as fairseq's LightConv encoder/decoder layers.
 
 Encoder: conv sub-layer -> FFN. Decoder: causal conv sub-layer -> cross-attention on the encoder
-output (``scaled_dot_product_attention``) -> FFN. Each sub-layer is
+output (``scaled_dot_product_attention``) -> FFN. A hybrid encoder may put a standard self-attention
+block (self-attention sub-layer -> FFN, BERT's layer) in chosen layers: a kernel generated from
+token t alone cannot score how well token t matches token j, and q . k can. Each sub-layer is
 ``x + dropout(f(norm(x)))`` with ``normalize_before=True`` (pre-norm) or
 ``norm(x + dropout(f(x)))`` (post-norm, fairseq's default).
 """
@@ -28,8 +30,8 @@ class DynConvBlockOutput:
 
     Attributes:
         hidden_states: [B, T, C].
-        left_extent, right_extent: [B, T, H] the conv's extents.
-        width_penalty: [B], each sequence's mean normalised conv width (0 for fixed width).
+        left_extent, right_extent: [B, T, H] the conv's extents (None for an attention block).
+        width_penalty: [B], each sequence's mean normalised conv width (0 for fixed width and attention).
         conv_state: [B, K - 1, C] decoder conv state when ``use_cache``, else None.
         conv_inputs: [B, T, C] the new tokens' conv inputs instead of ``conv_state``, when asked for.
         cross_key_value: (key, value), each [B, heads, S, C // heads], the projected encoder output,
@@ -37,8 +39,8 @@ class DynConvBlockOutput:
     """
 
     hidden_states: torch.Tensor
-    left_extent: torch.Tensor
-    right_extent: torch.Tensor
+    left_extent: torch.Tensor | None
+    right_extent: torch.Tensor | None
     width_penalty: torch.Tensor
     conv_state: torch.Tensor | None = None
     cross_key_value: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -111,6 +113,14 @@ class CrossAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).reshape(B, T, C))
 
 
+class SelfAttention(CrossAttention):
+    """Multi-head self-attention over the real tokens of [B, T, C] (keys and values from the same states)."""
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden_states [B, T, C], attention_mask [B, T] (1 = token, 0 = padding) -> [B, T, C]."""
+        return super().forward(hidden_states, self.key_value(hidden_states), attention_mask)
+
+
 class _SubLayer(nn.Module):
     """Residual wrapper with pre- or post-norm."""
 
@@ -129,6 +139,8 @@ class _SubLayer(nn.Module):
 
 class DynConvEncoderBlock(nn.Module):
     """Bidirectional conv sub-layer then FFN. Extra keyword arguments go to :class:`DynamicConv1d`."""
+
+    token_mixer = "conv"
 
     def __init__(
         self,
@@ -162,6 +174,44 @@ class DynConvEncoderBlock(nn.Module):
         sub-layer): [B, T, C] -> ([B, T, C], the conv's :class:`DynamicConvOutput`)."""
         conv = self.conv(self.conv_sublayer.pre(hidden_states), attention_mask)
         return self.conv_sublayer.post(hidden_states, conv.hidden_states), conv
+
+
+class AttentionEncoderBlock(nn.Module):
+    """Self-attention sub-layer then FFN (a Transformer encoder layer, BERT's when post-norm), for the
+    layers of a hybrid encoder that keep attention. It has no widths: its output reports none and a
+    zero width penalty."""
+
+    token_mixer = "attention"
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        *,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        activation: str = "relu",
+        activation_dropout: float = 0.0,
+        normalize_before: bool = False,
+        layer_norm_eps: float = 1e-5,
+    ):
+        super().__init__()
+        self.attention = SelfAttention(hidden_size, num_heads, attention_dropout)
+        self.attention_sublayer = _SubLayer(hidden_size, dropout, normalize_before, layer_norm_eps)
+        self.ffn = FeedForward(hidden_size, intermediate_size, activation, activation_dropout)
+        self.ffn_sublayer = _SubLayer(hidden_size, dropout, normalize_before, layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> DynConvBlockOutput:
+        """hidden_states [B, T, C], attention_mask [B, T] (1 = token, 0 = padding)."""
+        x = self.mix_tokens(hidden_states, attention_mask)
+        x = self.ffn_sublayer.post(x, self.ffn(self.ffn_sublayer.pre(x)))
+        return DynConvBlockOutput(x, None, None, hidden_states.new_zeros(hidden_states.shape[0]))
+
+    def mix_tokens(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The self-attention sub-layer alone: [B, T, C] -> [B, T, C]."""
+        attended = self.attention(self.attention_sublayer.pre(hidden_states), attention_mask)
+        return self.attention_sublayer.post(hidden_states, attended)
 
 
 class DynConvDecoderBlock(nn.Module):

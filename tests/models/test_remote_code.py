@@ -1,25 +1,12 @@
 """A saved checkpoint carries its code: it loads with trust_remote_code where dynconv_nlp cannot be imported."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
-from dynconv_testing import random_ids, tiny_config
+from dynconv_testing import random_ids, run_without_dynconv_nlp, tiny_config
 
 from dynconv_nlp import DynConvForConditionalGeneration, DynConvForSequenceClassification
-
-
-def _run_without_dynconv_nlp(code: str, tmp_path) -> str:
-    """Run ``code`` in a fresh interpreter in which ``import dynconv_nlp`` fails; return its stdout."""
-    script = "import sys\nsys.modules['dynconv_nlp'] = None  # import dynconv_nlp now raises\n" + textwrap.dedent(code)
-    env = dict(os.environ, HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_saved_folder_has_auto_map_and_flat_code(tmp_path):
@@ -48,7 +35,7 @@ def test_loads_with_trust_remote_code_without_the_package(auto_class, tmp_path):
         expected = model.generate(ids, max_new_tokens=5, num_beams=2).float()
         call = "model.generate(ids, max_new_tokens=5, num_beams=2).float()"
     torch.save(ids, tmp_path / "ids.pt")
-    out = _run_without_dynconv_nlp(
+    out = run_without_dynconv_nlp(
         f"""
         import torch
         from transformers import {auto_class}

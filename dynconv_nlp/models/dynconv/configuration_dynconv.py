@@ -43,7 +43,7 @@ class DynConvConfig(PreTrainedConfig):
         num_attention_heads: kernel heads H of every convolution (C / H channels share a kernel) and
             heads of the decoder's cross-attention, as in fairseq.
         kernel_size: the largest kernel of each encoder layer: one int for all, or one per layer.
-            Default: fairseq's 3, 7, 15, 31, 31, ...
+            Default: fairseq's 3, 7, 15, 31, 31, ... (An attention layer's entry is not used.)
         decoder_kernel_size: the same for the decoder layers.
         kernel_type: ``"dynamic"`` (a kernel generated per token, DynamicConv) or ``"light"`` (one
             learned kernel per layer and head, LightConv).
@@ -61,6 +61,10 @@ class DynConvConfig(PreTrainedConfig):
             absorbing zero, see ``dynconv_nlp.layers.dynamic_conv``). Default: ``"clamp"`` with a
             width budget, else ``"sigmoid"`` (what models before it used).
         width_floor: the smallest extent, as a share of its maximum. Default: 0.01 with ``"clamp"``, else 0.
+        attention_layers: encoder layers (0-based indices) that keep standard multi-head
+            self-attention (``scaled_dot_product_attention``, padding masked; ``num_attention_heads``
+            heads, ``attention_probs_dropout_prob``) instead of a convolution: a hybrid encoder. Their
+            outputs report no widths and a zero width penalty. Default ``[]``: every layer convolves.
         glu: GLU input projection in each convolution sub-layer.
         weight_dropout: DropConnect probability on the normalised taps.
         conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
@@ -68,7 +72,8 @@ class DynConvConfig(PreTrainedConfig):
             (``"tile"``) or never (``False``); the outputs are the same (``DynamicConv1d``'s ``trim``).
         hidden_act: activation of the feed-forward layers (``"gelu_new"``: GELU's tanh approximation).
         hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
-        attention_probs_dropout_prob: dropout on the cross-attention probabilities.
+        attention_probs_dropout_prob: dropout on the attention probabilities (cross-attention and
+            the self-attention of ``attention_layers``).
         activation_dropout: dropout after the feed-forward activation.
         position_embedding_type: ``"none"``, ``"sinusoidal"`` or ``"learned"``.
         max_position_embeddings: positions a ``"learned"`` table holds.
@@ -124,6 +129,7 @@ class DynConvConfig(PreTrainedConfig):
     width_budget_step_size: float | int = 0.01
     extent_activation: str | None = None
     width_floor: float | int | None = None
+    attention_layers: list[int] | None = None
     glu: bool = True
     weight_dropout: float | int = 0.1
     conv_backend: str = "auto"
@@ -165,6 +171,8 @@ class DynConvConfig(PreTrainedConfig):
             self.extent_activation = "clamp" if budgeted else "sigmoid"
         if self.width_floor is None:
             self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
+        if self.attention_layers is None:
+            self.attention_layers = []
         if self.embedding_size is None:
             self.embedding_size = self.hidden_size
         if self.decoder_start_token_id is None:
@@ -200,8 +208,15 @@ class DynConvConfig(PreTrainedConfig):
             names.add(name)
         if "extent_activation" in names and "width_floor" not in names:  # the new activation's own default floor
             self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
+        if self.attention_layers is None:
+            self.attention_layers = []
         self.expand_per_layer()
         self.check_values()
+
+    @property
+    def conv_layers(self) -> list[int]:
+        """The encoder layers that convolve (every layer not in ``attention_layers``), in order."""
+        return [i for i in range(self.encoder_layers) if i not in self.attention_layers]
 
     def validate_architecture(self):
         """Part of `@strict` validation, run again when the config is saved."""
@@ -224,6 +239,11 @@ class DynConvConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must list one kernel size per layer ({layers}), got {sizes}")
             if any(k < 1 for k in sizes):
                 raise ValueError(f"every {name} must be >= 1, got {sizes}")
+        layers = self.attention_layers
+        if (not isinstance(layers, list) or not all(type(i) is int and 0 <= i < self.encoder_layers for i in layers)
+                or len(set(layers)) != len(layers)):
+            raise ValueError(f"attention_layers must list distinct encoder layer indices in [0, {self.encoder_layers}), "
+                             f"got {layers}")
         for name, choices in (
             ("kernel_type", KERNEL_TYPES),
             ("width_mode", WIDTH_MODES),

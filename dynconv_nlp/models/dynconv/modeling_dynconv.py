@@ -3,8 +3,9 @@
 The encoder is fairseq's LightConv/DynamicConv encoder built from ``DynConvEncoderBlock``: token
 embeddings (scaled) plus positions, then blocks of (GLU) projection -> DynamicConv1d -> FFN. Every
 convolution learns, per token and head, how far it looks left and right; the mean normalised
-width of all layers is the ``width_penalty`` that the heads add to their loss, times
-``config.width_penalty_coef``.
+width of the conv layers is the ``width_penalty`` that the heads add to their loss, times
+``config.width_penalty_coef``. ``config.attention_layers`` makes a hybrid: those layers are
+standard self-attention blocks (``AttentionEncoderBlock``).
 
 The encoder-decoder follows BART/Marian's layout: ``DynConvSeq2SeqModel`` holds the ``shared`` token
 embeddings, the ``encoder`` and a causal ``decoder`` with cross-attention (each with its
@@ -32,7 +33,7 @@ from transformers.modeling_outputs import (
 from transformers.utils import ModelOutput, can_return_tuple, logging
 from transformers.utils.deprecation import deprecate_kwarg
 
-from ...layers.blocks import DynConvDecoderBlock, DynConvEncoderBlock
+from ...layers.blocks import AttentionEncoderBlock, DynConvDecoderBlock, DynConvEncoderBlock
 from ...layers.dynamic_conv import INITIAL_WIDTH_WEIGHT_STD, DynamicConv1d, WidthProjection
 from ...layers.width_budget import WidthBudget
 from .configuration_dynconv import DynConvConfig
@@ -73,11 +74,13 @@ class DynConvModelOutput(BaseModelOutput):
     Args:
         last_hidden_state: [B, T, C].
         hidden_states: with ``output_hidden_states``, the embeddings and every layer's output, each [B, T, C].
-        attentions: always None (there is no self-attention); kept for ``BaseModelOutput``'s layout.
-        widths: with ``output_widths``, every layer's extents [B, T, H, 2] (left, right), in taps.
+        attentions: always None (attention weights are not returned); kept for ``BaseModelOutput``'s layout.
+        widths: with ``output_widths``, every conv layer's extents [B, T, H, 2] (left, right), in taps
+            (``config.conv_layers`` says which layers: attention layers have none).
         layer_width_penalty: [B, L], each sequence's mean over tokens and heads of (l + r) / (K - 1),
-            per layer (what a width budget constrains; batch first, so that ``generate()`` expands it).
-        width_penalty: [B], its mean over the layers.
+            per layer, 0 for attention layers (what a width budget constrains; batch first, so that
+            ``generate()`` expands it).
+        width_penalty: [B], its mean over the conv layers.
     """
 
     widths: tuple[torch.FloatTensor, ...] | None = None
@@ -266,6 +269,13 @@ def _conv_options(config: DynConvConfig) -> dict:
     )
 
 
+def _mean_over_conv_layers(penalties: list[torch.Tensor], conv_layers: list[int]) -> torch.Tensor:
+    """Per-layer penalties L x [B] -> [B], their mean over the conv layers (0 when every layer attends)."""
+    if not conv_layers:
+        return torch.zeros_like(penalties[0])
+    return torch.stack([penalties[i] for i in conv_layers]).mean(0)
+
+
 def _stack_widths(block_output) -> torch.Tensor:
     """A block's extents as one tensor [B, T, H, 2]: left, right."""
     return torch.stack([block_output.left_extent, block_output.right_extent], dim=-1)
@@ -275,8 +285,27 @@ class DynConvEncoderLayer(DynConvEncoderBlock, GradientCheckpointingLayer):
     """An encoder block that ``model.gradient_checkpointing_enable()`` can checkpoint."""
 
 
+class DynConvAttentionEncoderLayer(AttentionEncoderBlock, GradientCheckpointingLayer):
+    """A self-attention encoder block (``config.attention_layers``) that gradient checkpointing can checkpoint."""
+
+
 class DynConvDecoderLayer(DynConvDecoderBlock, GradientCheckpointingLayer):
     """A decoder block that ``model.gradient_checkpointing_enable()`` can checkpoint (without cache)."""
+
+
+def _attention_layer(config: DynConvConfig) -> DynConvAttentionEncoderLayer:
+    """A self-attention encoder layer of a hybrid encoder, with the config's sizes and dropouts."""
+    return DynConvAttentionEncoderLayer(
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        dropout=config.hidden_dropout_prob,
+        attention_dropout=config.attention_probs_dropout_prob,
+        activation=config.hidden_act,
+        activation_dropout=config.activation_dropout,
+        normalize_before=config.normalize_before,
+        layer_norm_eps=config.layer_norm_eps,
+    )
 
 
 class DynConvStateCacheLayer(LinearAttentionLayer):
@@ -353,7 +382,7 @@ class DynConvPreTrainedModel(PreTrainedModel):
     config: DynConvConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["DynConvEncoderLayer", "DynConvDecoderLayer"]
+    _no_split_modules = ["DynConvEncoderLayer", "DynConvAttentionEncoderLayer", "DynConvDecoderLayer"]
     # Pipelines that transformers no longer ships, saved with the model (see pipeline_dynconv.py).
     custom_pipelines: dict = {}
 
@@ -416,10 +445,10 @@ class DynConvEncoder(nn.Module):
         # and a weight without gradients would stop DDP.
         self.embeddings = DynConvEmbeddings(config, with_token_types=not config.is_encoder_decoder)
         self.layers = nn.ModuleList(
-            DynConvEncoderLayer(
+            _attention_layer(config) if i in config.attention_layers else DynConvEncoderLayer(
                 config.hidden_size, config.num_attention_heads, kernel_size, config.intermediate_size, **_conv_options(config)
             )
-            for kernel_size in config.kernel_size
+            for i, kernel_size in enumerate(config.kernel_size)
         )
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
 
@@ -458,7 +487,8 @@ class DynConvEncoder(nn.Module):
             block = layer(hidden_states, attention_mask)
             hidden_states = block.hidden_states
             all_hidden_states.append(hidden_states)
-            all_widths.append(_stack_widths(block))
+            if block.left_extent is not None:  # attention layers have no widths
+                all_widths.append(_stack_widths(block))
             penalties.append(block.width_penalty)
         if self.final_layer_norm is not None:
             hidden_states = self.final_layer_norm(hidden_states)
@@ -467,7 +497,7 @@ class DynConvEncoder(nn.Module):
             last_hidden_state=hidden_states,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             widths=tuple(all_widths) if output_widths else None,
-            width_penalty=torch.stack(penalties).mean(0),
+            width_penalty=_mean_over_conv_layers(penalties, self.config.conv_layers),
             layer_width_penalty=torch.stack(penalties, dim=1),
         )
 
