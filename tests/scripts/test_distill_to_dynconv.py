@@ -100,6 +100,34 @@ def test_both_stages_bring_the_student_closer_to_the_teacher(distill, teachers):
     assert saved["final"] == both["final"] and len(saved["widths"]) == 2
 
 
+def test_a_hybrid_student_keeps_the_teachers_attention_exactly_and_distils_the_convolutions(distill, teachers, tokenizer):
+    """--keep_attention_layers 1: layer 1's attention sub-layer is the teacher's (same output from the
+    same input) and is never trained; the convolution of layer 0 is distilled."""
+    result, out = distill("--keep_attention_layers", "1", "--max_train_steps", "20", "--stage1_ratio", "0.5")
+    student = DynConvModel.from_pretrained(out).eval()
+    assert student.config.attention_layers == [1] and student.config.conv_layers == [0]
+    assert [layer.token_mixer for layer in student.encoder.layers] == ["conv", "attention"]
+    teacher = AutoModel.from_pretrained(teachers["bert"]).eval()
+    teacher_state, saved = teacher.state_dict(), load_file(out / "model.safetensors")
+    names = weight_map(student.config)
+    kept = [n for n in names if n.startswith("encoder.layers.1.attention")]
+    assert len(kept) == 10  # query, key, value, output: weight and bias; the layer norm
+    assert all(torch.equal(saved[n], teacher_state[names[n]]) for n in kept)
+    assert not torch.equal(saved["encoder.layers.0.conv.kernel_proj.weight"],
+                           DynConvModel(student.config).state_dict()["encoder.layers.0.conv.kernel_proj.weight"])
+    assert result["final"]["eval_hidden_loss"] < result["initial"]["eval_hidden_loss"]
+    assert len(result["widths"]) == 1  # one conv layer
+    assert "Layers 1 (0-based) keep the teacher's self-attention" in (out / "README.md").read_text()
+
+    ids = torch.tensor(tokenizer(["the cat sat on the mat .", "a dog ran ."], padding=True)["input_ids"])
+    mask = (ids != tokenizer.pad_token_id).long()
+    targets = run_teacher(teacher, ids, mask)
+    with torch.no_grad():
+        ours = student.encoder.layers[1].mix_tokens(targets.hidden_states[1], mask)
+    real = mask.bool()
+    torch.testing.assert_close(ours[real], targets.mixed[1][real])
+
+
 def test_the_student_loads_with_auto_classes_and_fine_tunes_with_run_glue(distill, load_script, tiny_glue_dir, tmp_path,
                                                                          tokenizer):
     _, out = distill("--max_train_steps", "4", teacher="roberta")
@@ -211,6 +239,8 @@ def _save(folder: Path, config, tokenizer=None) -> Path:
     ("unknown setting", "--config_overrides: hidden_size is not a setting of the student's convolutions"),
     ("bad setting", "--config_overrides kernel_size=abc: .*kernel_size"),
     ("too long", "--max_seq_length 100 is beyond the 64 positions the teacher reads"),
+    ("no such layer", "--config_overrides .*attention_layers must list distinct encoder layer indices in \\[0, 2\\)"),
+    ("every layer", "--keep_attention_layers 0 1 keeps every layer's attention: leave at least one layer to convolve"),
 ])
 def test_bad_input_stops_with_one_line_and_writes_nothing(distill, tokenizer, teachers, tmp_path, capsys, case, message):
     argv = []
@@ -242,6 +272,10 @@ def test_bad_input_stops_with_one_line_and_writes_nothing(distill, tokenizer, te
         argv = ["--config_overrides", "kernel_size=abc"]
     elif case == "too long":
         argv = ["--max_seq_length", "100"]
+    elif case == "no such layer":
+        argv = ["--keep_attention_layers", "2"]
+    elif case == "every layer":
+        argv = ["--keep_attention_layers", "0", "1"]
     with pytest.raises(SystemExit) as exit_info:
         distill(*argv, output_dir=tmp_path / "out")
     assert exit_info.value.code == 2
