@@ -41,6 +41,7 @@ from dynconv_nlp.training.options import add_training_options, check_training_op
 from dynconv_nlp.training.outputs import push_output_dir, write_results
 from dynconv_nlp.training.provenance import write_run_info
 from dynconv_nlp.training.setup import start_run
+from dynconv_nlp.window_attention import register_window_attention
 
 logger = get_logger(__name__)
 
@@ -67,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     groups.model.add_argument("--tokenizer_type", choices=KINDS, default="wordpiece", help="kind of tokenizer to train")
     groups.model.add_argument("--vocab_size", type=int, default=8000, help="size of a tokenizer trained on the data")
     groups.model.add_argument("--ignore_mismatched_sizes", action="store_true", help="allow a new head of another size")
+    groups.model.add_argument("--attn_implementation",
+                              help="a Transformer checkpoint's attention (transformers' attn_implementation: sdpa, "
+                                   "eager, ...); sdpa_window_<w> lets each token attend to ±w tokens only")
     groups.outputs.add_argument("--do_predict", action="store_true", help="predict the test split(s), GLUE submission format")
     groups.outputs.add_argument("--plot_widths", action="store_true", help="write widths.png: learned extents on a few examples")
     args = parse_args_with_config_file(parser, argv)
@@ -75,6 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     require_positive(args, ("max_train_samples", "max_eval_samples", "max_predict_samples", "max_length", "vocab_size"))
     if args.task_name and (args.validation_file or args.test_file):
         raise UsageError("--validation_file and --test_file go with --train_file; --task_name brings its own splits")
+    if args.attn_implementation and not args.model_name_or_path:
+        raise UsageError("--attn_implementation sets the attention of a pretrained Transformer: give --model_name_or_path")
+    if args.attn_implementation:
+        register_window_attention(args.attn_implementation)
     return args
 
 
@@ -98,6 +106,8 @@ def config_for_task(args, data: ClassificationData):
     config = load_config(args, **labels)
     if args.plot_widths and config.model_type != "dynconv":
         raise UsageError(f"--plot_widths needs a DynConv model; a {config.model_type} model has no learned widths")
+    if args.attn_implementation and config.model_type == "dynconv":
+        raise UsageError("--attn_implementation is for Transformer checkpoints; a DynConv model's attention_layers use SDPA")
     return config
 
 
@@ -111,6 +121,7 @@ def build_model(args, config, tokenizer):
             config=config,
             ignore_mismatched_sizes=args.ignore_mismatched_sizes,
             trust_remote_code=args.trust_remote_code,
+            **({"attn_implementation": args.attn_implementation} if args.attn_implementation else {}),
         )
     # A new model takes its vocabulary and special ids from the tokenizer.
     config.vocab_size = len(tokenizer)

@@ -212,6 +212,27 @@ def test_a_transformers_baseline_runs_through_the_same_script(run_glue, tokenize
     assert "A bert model" in card and "trust_remote_code" not in card and "dynconv\n" not in card
 
 
+def test_a_transformer_fine_tunes_with_its_attention_cut_to_a_window(run_glue, tokenizer_dir, tmp_path, monkeypatch):
+    """--attn_implementation sdpa_window_1: the model runs with the window attention (each token sees ±1)."""
+    import dynconv_nlp.window_attention as window_attention
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    calls = []
+    original = window_attention.sdpa_attention_forward
+    monkeypatch.setattr(window_attention, "sdpa_attention_forward", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
+    results, _ = run_glue(
+        "--task_name", "negation_scope", "--model_name_or_path", str(tmp_path / "bert"), "--max_train_samples", "64",
+        "--max_eval_samples", "32", "--num_train_epochs", "1", "--attn_implementation", "sdpa_window_1", model=False,
+    )
+    assert "eval_accuracy" in results and calls
+    T = calls[0].shape[-1]
+    assert not calls[0][..., 0, 2:].any() and calls[0].shape[-2:] == (T, T)  # the first token sees tokens 0 and 1
+
+
 def test_tensorboard_tracking_writes_events(run_glue):
     pytest.importorskip("tensorboard")
     _, out = run_glue(

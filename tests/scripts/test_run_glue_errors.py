@@ -3,6 +3,9 @@
 import json
 
 import pytest
+from dynconv_testing import tiny_config
+
+from dynconv_nlp import DynConvForSequenceClassification
 
 
 @pytest.fixture
@@ -174,3 +177,13 @@ def test_a_checkpoint_on_the_command_line_replaces_the_config_files_fresh_model(
     script = load_script("run_glue")
     args = script.parse_args([str(config_file), "--model_name_or_path", "pretrained", "--output_dir", str(tmp_path / "o")])
     assert args.model_name_or_path == "pretrained" and args.config_name is None and args.learning_rate == 0.0005
+
+
+def test_attention_implementation_needs_a_transformer_checkpoint(fail, files, tmp_path, capsys):
+    line = fail("--train_file", str(files[0]), "--validation_file", str(files[1]), "--attn_implementation", "sdpa_window_15")
+    assert "--attn_implementation sets the attention of a pretrained Transformer: give --model_name_or_path" in line
+    DynConvForSequenceClassification(tiny_config()).save_pretrained(tmp_path / "dynconv")
+    capsys.readouterr()
+    line = fail("--train_file", str(files[0]), "--validation_file", str(files[1]), "--model_name_or_path",
+                str(tmp_path / "dynconv"), "--tokenizer_name", "unused", "--attn_implementation", "sdpa")
+    assert "--attn_implementation is for Transformer checkpoints" in line
