@@ -36,7 +36,8 @@ from pathlib import Path
 
 import torch
 import yaml
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.benchmarking import interleaved_medians
@@ -62,7 +63,13 @@ STUDENTS = {
     "hybrid5-steps1930": {"keep_attention_layers": [5], "max_train_steps": 1930},
     "hybrid5-steps965": {"keep_attention_layers": [5], "max_train_steps": 965},
 }
-MODELS = ("teacher", *STUDENTS)
+# Diagnostics: models made from another and fine-tuned like the rest; their options join the run's.
+#   teacher-window15: the teacher with its attention cut to ±15 tokens, the students' window of 31 taps;
+#   <student>-pooler: the student's classifier pools the first token through the teacher's pooler
+#   (BERT's head) instead of the mean of the tokens.
+VARIANTS = {"teacher-window15": ("teacher", ["--attn_implementation", "sdpa_window_15"])}
+VARIANTS |= {f"{student}-pooler": (student, ["--ignore_mismatched_sizes"]) for student in STUDENTS}
+MODELS = ("teacher", *STUDENTS, *VARIANTS)
 CHECKPOINTS = ROOT / "checkpoints"
 SCRATCH_RUNS = ROOT / "benchmarks/quality/runs"  # the from-scratch study's results, model "adaptive"
 # Targets stated in the issue before the runs.
@@ -75,21 +82,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--glue_dir", type=Path, help="GLUE in the TSV layout, e.g. ../shared/data/glue")
     parser.add_argument("--tasks", nargs="*", default=list(GLUE_TASKS), choices=GLUE_TASKS)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=["teacher", "hybrid5"], choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2], help="SST-2 runs the first only")
     parser.add_argument("--teacher", type=Path, default=TEACHER, help="the teacher folder (make teacher)")
+    parser.add_argument("--teacher_hub_id", default=TEACHER_HUB_ID, help="the teacher's name in the shipped model cards")
     parser.add_argument("--distill_config", type=Path, default=ROOT / "configs/distill/minilm_offline.yaml")
     parser.add_argument("--run_args", default="", help='passed to every fine-tuning run, e.g. "--max_train_samples 200"')
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, help="threads per run (default: cpu_count // jobs)")
     parser.add_argument("--timing_only", action="store_true", help="no training: time the models and write the tables")
+    parser.add_argument("--bi_encoder", action="store_true",
+                        help="no training: STS-B dev with each sentence encoded alone (cosine of mean-pooled states)")
     parser.add_argument("--lengths", nargs="+", type=int, default=[128, 512], help="inference lengths, plus the teacher's maximum")
     parser.add_argument("--tokens_per_batch", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/distill", help="results (small, commit them)")
-    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/distill", help="students, runs, logs")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "outputs/distill", help="distillations, runs, logs")
+    parser.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINTS,
+                        help="where students are shipped (committed) and read from")
     args = parser.parse_args(argv)
-    if args.tasks and not args.timing_only and args.glue_dir is None:
+    if (args.tasks and not args.timing_only or args.bi_encoder) and args.glue_dir is None:
         raise UsageError("pass --glue_dir (GLUE in the TSV layout, e.g. ../shared/data/glue), or --timing_only")
     if args.glue_dir is not None and not args.glue_dir.is_dir():
         raise UsageError(f"--glue_dir {args.glue_dir} is not a folder")
@@ -104,31 +116,46 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def model_dir(args, model: str) -> Path:
-    """Where the fine-tunes read a model: the teacher's folder, or a student's shipped checkpoint."""
-    return args.teacher if model == "teacher" else shipped_dir(model)
+    """Where the fine-tunes read a model: the teacher's folder, a student's shipped checkpoint, or a
+    variant's folder in --work_dir."""
+    if model.endswith("-pooler"):
+        return args.work_dir / model
+    if model in VARIANTS:
+        return model_dir(args, VARIANTS[model][0])
+    return args.teacher if model == "teacher" else shipped_dir(args, model)
 
 
-def shipped_dir(student: str) -> Path:
-    return CHECKPOINTS / f"dynconv-minilm-{student}"
+def pooler_variant(args, student: str) -> Path:
+    """The student as a classifier that pools the first token through the teacher's pooler (dense, tanh),
+    as BERT's head does; the output projection is new. Made once in --work_dir."""
+    folder = model_dir(args, f"{student}-pooler")
+    if (folder / "config.json").exists():
+        return folder
+    config = AutoConfig.from_pretrained(shipped_dir(args, student), classifier_pooling="first")
+    model = AutoModelForSequenceClassification.from_pretrained(shipped_dir(args, student), config=config, dtype=torch.float32)
+    pooler = load_file(args.teacher / "model.safetensors")
+    with torch.no_grad():
+        model.classifier.dense.weight.copy_(pooler["pooler.dense.weight"])
+        model.classifier.dense.bias.copy_(pooler["pooler.dense.bias"])
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(shipped_dir(args, student)).save_pretrained(folder)
+    return folder
+
+
+def shipped_dir(args, student: str) -> Path:
+    return args.checkpoint_dir / f"dynconv-minilm-{student}"
 
 
 def distill(args, model: str, threads: int) -> bool:
     """Distil ``model`` (a student) and ship it unless it is shipped; resume it after an interruption.
     False: it failed."""
-    if (shipped_dir(model) / "config.json").exists():
+    if (shipped_dir(args, model) / "config.json").exists():
         return True
     out = args.work_dir / f"student-{model}"
     if (out / "all_results.json").exists():
-        ship(out, shipped_dir(model))
+        ship(args, out, shipped_dir(args, model))
         return True
-    command = [sys.executable, str(ROOT / "scripts/distill_to_dynconv.py"), str(args.distill_config),
-               "--teacher_name_or_path", str(args.teacher), "--output_dir", str(out)]
-    options = dict(STUDENTS[model])
-    overrides = yaml.safe_load(args.distill_config.read_text()).get("config_overrides", "")
-    overrides = ",".join(o for o in (overrides, options.pop("config_overrides", "")) if o)
-    command += ["--config_overrides", overrides] if overrides else []
-    for option, value in options.items():
-        command += [f"--{option}", *map(str, value if isinstance(value, list) else [value])]
+    command = distill_command(args, model, out)
     if latest_checkpoint(out) is not None:
         command += ["--resume_from_checkpoint", "latest"]
     elif out.exists():
@@ -140,11 +167,24 @@ def distill(args, model: str, threads: int) -> bool:
         code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
     print(f"{'done' if code == 0 else 'FAILED'} distill-{model}", flush=True)
     if code == 0:
-        ship(out, shipped_dir(model))
+        ship(args, out, shipped_dir(args, model))
     return code == 0
 
 
-def ship(distilled: Path, target: Path) -> None:
+def distill_command(args, model: str, out: Path) -> list[str]:
+    """The distillation of student ``model``: --distill_config with the student's options."""
+    command = [sys.executable, str(ROOT / "scripts/distill_to_dynconv.py"), str(args.distill_config),
+               "--teacher_name_or_path", str(args.teacher), "--output_dir", str(out)]
+    options = dict(STUDENTS[model])
+    overrides = yaml.safe_load(args.distill_config.read_text()).get("config_overrides", "")
+    overrides = ",".join(o for o in (overrides, options.pop("config_overrides", "")) if o)
+    command += ["--config_overrides", overrides] if overrides else []
+    for option, value in options.items():
+        command += [f"--{option}", *map(str, value if isinstance(value, list) else [value])]
+    return command
+
+
+def ship(args, distilled: Path, target: Path) -> None:
     """A distilled student as the repository keeps it: a transformers folder with fp16 weights (half the
     size; ``from_pretrained`` still gives float32 unless asked, as the config says), config, code,
     tokenizer, the model card (naming the teacher by its Hub id) and the distillation's results."""
@@ -154,11 +194,13 @@ def ship(distilled: Path, target: Path) -> None:
     config["dtype"] = "float32"
     (target / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     AutoTokenizer.from_pretrained(distilled).save_pretrained(target)
-    teacher = str(TEACHER.relative_to(ROOT))
+    teacher = str(args.teacher.resolve())
     for name in ("README.md", "all_results.json"):
-        text = (distilled / name).read_text().replace(str(TEACHER), TEACHER_HUB_ID).replace(teacher, TEACHER_HUB_ID)
+        text = (distilled / name).read_text().replace(teacher, args.teacher_hub_id)
+        if args.teacher.resolve().is_relative_to(ROOT):
+            text = text.replace(str(args.teacher.resolve().relative_to(ROOT)), args.teacher_hub_id)
         (target / name).write_text(text)
-    print(f"shipped {distilled} to {target.relative_to(ROOT)}", flush=True)
+    print(f"shipped {distilled} to {target}", flush=True)
 
 
 def plan_runs(args) -> list[Run]:
@@ -171,7 +213,8 @@ def plan_runs(args) -> list[Run]:
             config_file = ROOT / f"configs/distill/glue/{task}.yaml"
             for model in args.models:
                 arguments = ["--glue_dir", str(args.glue_dir), "--model_name_or_path", str(model_dir(args, model))]
-                runs.append(Run("glue", task, model, seed, "run_glue.py", config_file, arguments))
+                options = VARIANTS[model][1] if model in VARIANTS else []  # in the run's fingerprint
+                runs.append(Run("glue", task, model, seed, "run_glue.py", config_file, arguments, options))
     return runs
 
 
@@ -185,12 +228,16 @@ def run_all(args) -> list[str]:
     threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
     failed, futures = [], {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        students = {m: pool.submit(distill, args, m, threads) for m in args.models if m in STUDENTS}
+        wanted = {VARIANTS[m][0] if m in VARIANTS else m for m in args.models}
+        students = {m: pool.submit(distill, args, m, threads) for m in STUDENTS if m in wanted}
 
         def fine_tune(run: Run):
-            if run.model in students and not students[run.model].result():
+            student = VARIANTS[run.model][0] if run.model in VARIANTS else run.model
+            if student in students and not students[student].result():
                 print(f"skip {run.name}: its student failed to distil", flush=True)
                 return None
+            if run.model.endswith("-pooler"):
+                pooler_variant(args, student)
             result = execute(run, args, threads)
             if result is not None:  # its training states (a 22M model's are ~270 MB each) are not needed again
                 for checkpoint in (args.work_dir / run.name).glob("epoch_*"):
@@ -224,6 +271,42 @@ def inference_seconds(models: dict, lengths: list[int], tokens_per_batch: int, r
     return seconds
 
 
+@torch.inference_mode()
+def sentence_embeddings(model, tokenizer, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
+    """[N, C]: each sentence encoded alone, its last hidden states averaged over its real tokens
+    (all-MiniLM-L6-v2's own pooling as a sentence encoder)."""
+    pooled = []
+    for start in range(0, len(sentences), batch_size):
+        batch = tokenizer(sentences[start : start + batch_size], padding=True, truncation=True, max_length=128,
+                          return_tensors="pt")
+        states = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        pooled.append((states * mask).sum(1) / mask.sum(1))
+    return torch.cat(pooled)
+
+
+def bi_encoder(args) -> None:
+    """STS-B dev, no fine-tuning: Spearman correlation of the cosine of the two sentences' embeddings with
+    the gold scores, for the teacher and every shipped student, into ``bi_encoder.json``."""
+    from scipy.stats import spearmanr
+
+    from dynconv_nlp.data.glue import get_task, load_glue
+
+    dev = load_glue(get_task("stsb"), args.glue_dir)["validation"]
+    record = {"task": "stsb", "split": "validation", "pairs": len(dev), "spearman": {}}
+    for name in ("teacher", *STUDENTS):
+        folder = model_dir(args, name)
+        if not (folder / "config.json").exists():
+            continue
+        model = AutoModel.from_pretrained(folder, dtype=torch.float32).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        first, second = (sentence_embeddings(model, tokenizer, dev[column]) for column in ("sentence1", "sentence2"))
+        cosine = torch.nn.functional.cosine_similarity(first, second).tolist()
+        record["spearman"][name] = round(float(spearmanr(cosine, dev["label"]).statistic), 4)
+        print(f"bi-encoder STS-B dev Spearman, {name}: {record['spearman'][name]:.4f}", flush=True)
+    (args.output_dir / "bi_encoder.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def distillation_steps(folder: Path) -> int | None:
     """The optimizer steps a student was distilled for (a fixed-width student's cost does not depend on them)."""
     results = folder / "all_results.json"
@@ -232,7 +315,7 @@ def distillation_steps(folder: Path) -> int | None:
 
 def time_models(args) -> None:
     """Inference time of the teacher and the distilled students into ``inference.json``."""
-    folders = {m: model_dir(args, m) for m in MODELS if (model_dir(args, m) / "config.json").exists()}
+    folders = {m: model_dir(args, m) for m in ("teacher", *STUDENTS) if (model_dir(args, m) / "config.json").exists()}
     if len(folders) < 2:
         return
     models = {name: AutoModel.from_pretrained(path).eval() for name, path in folders.items()}
@@ -327,6 +410,13 @@ def write_tables(args) -> str:
                         f"{r['initial']['eval_layer_loss']:.4f} → {r['final']['eval_layer_loss']:.4f} | "
                         f"{r['initial']['eval_hidden_loss']:.4f} → {r['final']['eval_hidden_loss']:.4f} | {widths} |")
         sections.append("Distillation (held-out text; losses are MSE per channel):\n\n" + "\n".join(rows))
+    saved = args.output_dir / "bi_encoder.json"
+    if saved.exists():
+        scores = json.loads(saved.read_text())["spearman"]
+        sections.append("STS-B dev as a bi-encoder, no fine-tuning (each sentence encoded alone, mean of its last "
+                        "hidden states, cosine; Spearman x 100 with the gold scores; `--bi_encoder`):\n\n"
+                        "| model | Spearman |\n|---|---:|\n"
+                        + "\n".join(f"| {name} | {100 * value:.1f} |" for name, value in scores.items()))
     saved = args.output_dir / "inference.json"
     inference = json.loads(saved.read_text()) if saved.exists() else None
     if inference:
@@ -357,6 +447,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+    if args.bi_encoder:
+        bi_encoder(args)
+        print(write_tables(args))
+        return 0
     failed = [] if args.timing_only else run_all(args)
     time_models(args)
     print(write_tables(args))

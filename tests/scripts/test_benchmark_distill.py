@@ -5,7 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,18 +19,26 @@ def bench(load_script):
 
 
 def test_every_model_gets_the_same_settings_and_sst2_one_seed(bench, teachers, tmp_path):
+    models = ["teacher", "hybrid5", "teacher-window15", "hybrid5-pooler"]
     args = bench.parse_args(["--glue_dir", str(tmp_path), "--teacher", str(teachers["bert"]), "--work_dir", str(tmp_path),
+                             "--checkpoint_dir", str(tmp_path / "checkpoints"), "--models", *models,
                              "--lengths", "32"])  # the tiny teacher reads 64 tokens
     runs = bench.plan_runs(args)
-    assert [r.name for r in runs if r.task == "sst2"] == [f"glue-sst2-{m}-seed42" for m in bench.MODELS]
-    assert len(runs) == 3 * (1 + 4 * 3)
+    assert [r.name for r in runs if r.task == "sst2"] == [f"glue-sst2-{m}-seed42" for m in models]
+    assert len(runs) == 4 * (1 + 4 * 3)
     for task in ("sst2", "cola", "mrpc", "stsb", "rte"):
-        assert len({r.config_file for r in runs if r.task == task}) == 1 and not any(r.budget for r in runs)
+        assert len({r.config_file for r in runs if r.task == task}) == 1
         settings = yaml.safe_load((ROOT / f"configs/distill/glue/{task}.yaml").read_text())
         assert settings["task_name"] == task and "config_name" not in settings and "model_name_or_path" not in settings
-    models = {r.model: r.arguments[r.arguments.index("--model_name_or_path") + 1] for r in runs}
-    assert models == {"teacher": str(teachers["bert"]), "adaptive": str(tmp_path / "student-adaptive"),
-                      "fixed": str(tmp_path / "student-fixed")}
+    # The variants' own options count in their runs' fingerprints (Run.budget).
+    assert {r.model: r.budget for r in runs} == {"teacher": [], "hybrid5": [], "hybrid5-pooler": ["--ignore_mismatched_sizes"],
+                                                 "teacher-window15": ["--attn_implementation", "sdpa_window_15"]}
+    folders = {r.model: r.arguments[r.arguments.index("--model_name_or_path") + 1] for r in runs}
+    assert folders == {"teacher": str(teachers["bert"]), "teacher-window15": str(teachers["bert"]),
+                       "hybrid5": str(tmp_path / "checkpoints" / "dynconv-minilm-hybrid5"),
+                       "hybrid5-pooler": str(tmp_path / "hybrid5-pooler")}
+    command = bench.distill_command(args, "hybrid5-steps965", tmp_path / "student")
+    assert command[-4:] == ["--keep_attention_layers", "5", "--max_train_steps", "965"]
 
 
 def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_file, tiny_glue_dir, tmp_path):
@@ -37,14 +48,27 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
         "max_train_steps": 6, "config_overrides": "kernel_size=[5,9],conv_backend=unfold", "learning_rate": 3e-3, "seed": 0,
         "output_dir": "ignored: the study sets it",
     }))
-    out, work = tmp_path / "results", tmp_path / "work"
+    out, work, shipped = tmp_path / "results", tmp_path / "work", tmp_path / "checkpoints"
     argv = ["--glue_dir", str(tiny_glue_dir), "--teacher", str(teachers["bert"]), "--distill_config", str(config),
-            "--models", "teacher", "adaptive", "--tasks", "rte", "--seeds", "42", "--jobs", "2",
-            "--run_args", "--num_train_epochs 1 --max_length 32", "--lengths", "16", "--tokens_per_batch", "64",
-            "--repeats", "1", "--output_dir", str(out), "--work_dir", str(work)]
+            "--models", "teacher", "adaptive", "teacher-window15", "adaptive-pooler", "--tasks", "stsb", "--seeds", "42",
+            "--jobs", "2", "--run_args", "--num_train_epochs 1 --max_length 32", "--lengths", "16",
+            "--tokens_per_batch", "64", "--repeats", "1", "--output_dir", str(out), "--work_dir", str(work),
+            "--checkpoint_dir", str(shipped), "--teacher_hub_id", "org/tiny-teacher"]
     assert bench.main(argv) == 0
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
-    assert runs == ["glue-rte-adaptive-seed42.json", "glue-rte-teacher-seed42.json"]
+    assert runs == sorted(f"glue-stsb-{m}-seed42.json" for m in ("adaptive", "adaptive-pooler", "teacher", "teacher-window15"))
+    # The student ships as the repository keeps it: fp16 weights that load as float32, its tokenizer, its card.
+    student = shipped / "dynconv-minilm-adaptive"
+    assert {p.name for p in student.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json", "README.md"}
+    assert {t.dtype for t in load_file(student / "model.safetensors").values() if t.is_floating_point()} == {torch.float16}
+    assert AutoModel.from_pretrained(student).dtype == torch.float32
+    assert AutoModel.from_pretrained(student, dtype=torch.float16).dtype == torch.float16
+    card = (student / "README.md").read_text()
+    assert "org/tiny-teacher" in card and str(teachers["bert"]) not in card
+    # The pooler variant's classifier starts from the teacher's pooler and pools the first token.
+    pooler = AutoModelForSequenceClassification.from_pretrained(work / "adaptive-pooler")
+    assert pooler.config.classifier_pooling == "first"
+    assert torch.equal(pooler.classifier.dense.weight, load_file(teachers["bert"] / "model.safetensors")["pooler.dense.weight"])
     assert not list(work.glob("glue-*/epoch_*"))  # finished runs keep their model, not their training states
     distilled = json.loads((out / "distillation.json").read_text())["adaptive"]
     assert distilled["steps"] == 6 and len(distilled["widths"]) == 2
@@ -52,7 +76,7 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     assert set(inference["seconds"]) == {"teacher", "adaptive"}
     assert set(inference["seconds"]["teacher"]) == {"16", "64"}  # --lengths and the teacher's maximum
     table = (out / "results.md").read_text()
-    assert "| teacher |" in table and "| adaptive |" in table and "Distillation" in table
+    assert "| teacher |" in table and "| adaptive |" in table and "| teacher-window15 |" in table and "Distillation" in table
     assert "faster than the teacher at T = 64" not in table  # T < 512 is not a target
     assert "| teacher / adaptive |" in table and "distillation steps: adaptive 6" in table
 
@@ -61,9 +85,14 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     assert bench.main(argv) == 0
     assert {p.name: p.read_text() for p in (out / "runs").glob("*.json")} == before
 
-    # Students are not committed: without their folders the tables keep the saved records.
+    # A shipped student is read from --checkpoint_dir: without its distillation folder nothing changes.
     table = (out / "results.md").read_text()  # the second run timed the models again
     shutil.rmtree(work / "student-adaptive")
+    assert bench.main(argv) == 0
+    assert {p.name: p.read_text() for p in (out / "runs").glob("*.json")} == before
+    # Without the shipped student either, the tables keep the saved records.
+    table = (out / "results.md").read_text()
+    shutil.rmtree(shipped / "dynconv-minilm-adaptive")
     assert bench.main([*argv, "--timing_only"]) == 0
     assert json.loads((out / "distillation.json").read_text())["adaptive"] == distilled
     assert (out / "results.md").read_text() == table
