@@ -51,7 +51,7 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     out, work, shipped = tmp_path / "results", tmp_path / "work", tmp_path / "checkpoints"
     argv = ["--glue_dir", str(tiny_glue_dir), "--teacher", str(teachers["bert"]), "--distill_config", str(config),
             "--models", "teacher", "adaptive", "teacher-window15", "adaptive-pooler", "--tasks", "stsb", "--seeds", "42",
-            "--jobs", "2", "--run_args", "--num_train_epochs 1 --max_length 32", "--lengths", "16",
+            "--jobs", "2", "--run_args", "--num_train_epochs 1 --max_length 32", "--lengths", "16", "128",
             "--tokens_per_batch", "64", "--repeats", "1", "--output_dir", str(out), "--work_dir", str(work),
             "--checkpoint_dir", str(shipped), "--teacher_hub_id", "org/tiny-teacher"]
     assert bench.main(argv) == 0
@@ -74,11 +74,13 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     assert distilled["steps"] == 6 and len(distilled["widths"]) == 2
     inference = json.loads((out / "inference.json").read_text())
     assert set(inference["seconds"]) == {"teacher", "adaptive"}
-    assert set(inference["seconds"]["teacher"]) == {"16", "64"}  # --lengths and the teacher's maximum
+    assert set(inference["seconds"]["teacher"]) == {"16", "64", "128"}  # --lengths and the teacher's maximum
+    assert set(inference["seconds"]["adaptive"]) == {"16", "64", "128"}  # 128: the teacher's positions extended
     table = (out / "results.md").read_text()
     assert "| teacher |" in table and "| adaptive |" in table and "| teacher-window15 |" in table and "Distillation" in table
     assert "faster than the teacher at T = 64" not in table  # T < 512 is not a target
     assert "| teacher / adaptive |" in table and "distillation steps: adaptive 6" in table
+    assert "At T > 64 the teacher's position table is extended" in table
 
     # Again: nothing trains, the same records.
     before = {p.name: p.read_text() for p in (out / "runs").glob("*.json")}
@@ -116,7 +118,7 @@ def test_targets_met_and_missed(bench):
 
 @pytest.mark.parametrize("teacher,argv,message", [
     ("nowhere", [], "run `make teacher` (or pass --teacher)"),
-    ("bert", ["--lengths", "128"], "--lengths 128 is beyond the 64 tokens the teacher reads"),
+    ("bert", ["--repeats", "0"], "--jobs, --threads, --tokens_per_batch and --repeats must be 1 or more"),
 ])
 def test_bad_arguments_stop_with_one_line(bench, teachers, tmp_path, capsys, teacher, argv, message):
     folder = teachers.get(teacher, tmp_path / teacher)
