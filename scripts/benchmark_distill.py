@@ -457,6 +457,9 @@ def write_tables(args) -> str:
             sections[-1] += "\n\nTimed checkpoints, distillation steps: " + ", ".join(f"{n} {s}" for n, s in steps.items())
     if glue is not None or inference:
         sections.append("Targets:\n\n" + "\n".join(targets(glue or {"by": {}, "averages": {}, "tasks": []}, inference)))
+    plan = args.output_dir / "plan.md"  # the settings and targets, written before the runs
+    if plan.exists():
+        sections.insert(0, plan.read_text().strip() + "\n\n# Results")
     text = "\n\n".join(sections)
     (args.output_dir / "results.md").write_text(text + "\n")
     return text
