@@ -115,9 +115,14 @@ def _description(config, task: str, dataset_name: str) -> str:
     layers = f"{config.encoder_layers} encoder layers (kernel sizes {config.kernel_size})"
     if config.is_encoder_decoder:
         layers += f" and {config.decoder_layers} decoder layers (kernel sizes {config.decoder_kernel_size})"
+    attention = getattr(config, "attention_layers", None)
+    mixing = "Every layer is"
+    if attention:
+        which = f"layers {', '.join(map(str, attention))} (0-based) are" if len(attention) > 1 else f"layer {attention[0]} (0-based) is"
+        mixing = f"Encoder {which} standard multi-head self-attention; every other layer is"
     return (
         f"A DynConv model ([dynconv_nlp](https://github.com/dynconv-nlp/dynconv_nlp)) for {task}, trained on "
-        f"{dataset_name}. Every layer is a dynamic convolution whose kernel is generated per token "
+        f"{dataset_name}. {mixing} a dynamic convolution whose kernel is generated per token "
         f"(`kernel_type={config.kernel_type!r}`) and whose left/right width is "
         f"{'learned per token and head' if config.width_mode == 'adaptive' else 'fixed'} "
         f"(`width_mode={config.width_mode!r}`, ramp {config.ramp}, width penalty coefficient "

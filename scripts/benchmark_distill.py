@@ -196,7 +196,7 @@ def ship(args, distilled: Path, target: Path) -> None:
     AutoTokenizer.from_pretrained(distilled).save_pretrained(target)
     teacher = str(args.teacher.resolve())
     for name in ("README.md", "all_results.json"):
-        text = (distilled / name).read_text().replace(teacher, args.teacher_hub_id)
+        text = (distilled / name).read_text().replace(teacher, args.teacher_hub_id).replace(distilled.name, target.name)
         if args.teacher.resolve().is_relative_to(ROOT):
             text = text.replace(str(args.teacher.resolve().relative_to(ROOT)), args.teacher_hub_id)
         (target / name).write_text(text)

@@ -163,8 +163,9 @@ def distillation_notes(args, results: dict) -> str:
     sources = [s for s in (args.dataset_name, text, " ".join(args.train_file or [])) if s]
     initial, final = results["initial"], results["final"]
     kept = args.student_settings.get("attention_layers")
-    hybrid = (f"Layers {', '.join(map(str, kept))} (0-based) keep the teacher's self-attention, copied exactly "
-              "and frozen during distillation. ") if kept else ""
+    hybrid = (f"{'Layers' if len(kept) > 1 else 'Layer'} {', '.join(map(str, kept))} (0-based) "
+              f"{'keep' if len(kept) > 1 else 'keeps'} the teacher's self-attention, copied exactly and frozen "
+              "during distillation. ") if kept else ""
     return (
         "## Distillation\n\n"
         f"Distilled from the Transformer encoder `{args.teacher_name_or_path}` with dynconv_nlp's "

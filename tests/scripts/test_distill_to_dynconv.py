@@ -117,7 +117,9 @@ def test_a_hybrid_student_keeps_the_teachers_attention_exactly_and_distils_the_c
                            DynConvModel(student.config).state_dict()["encoder.layers.0.conv.kernel_proj.weight"])
     assert result["final"]["eval_hidden_loss"] < result["initial"]["eval_hidden_loss"]
     assert len(result["widths"]) == 1  # one conv layer
-    assert "Layers 1 (0-based) keep the teacher's self-attention" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "Layer 1 (0-based) keeps the teacher's self-attention" in card
+    assert "Encoder layer 1 (0-based) is standard multi-head self-attention; every other layer is a dynamic" in card
 
     ids = torch.tensor(tokenizer(["the cat sat on the mat .", "a dog ran ."], padding=True)["input_ids"])
     mask = (ids != tokenizer.pad_token_id).long()
