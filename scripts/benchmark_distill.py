@@ -63,6 +63,7 @@ STUDENTS = {
     "hybrid5": {"keep_attention_layers": [5]},
     "hybrid5-steps1930": {"keep_attention_layers": [5], "max_train_steps": 1930},
     "hybrid5-steps965": {"keep_attention_layers": [5], "max_train_steps": 965},
+    "hybrid5-pairs-steps965": {"keep_attention_layers": [5], "max_train_steps": 965, "glue_pairs": True},
 }
 # Diagnostics: models made from another and fine-tuned like the rest; their options join the run's.
 #   teacher-window15: the teacher with its attention cut to ±15 tokens, the students' window of 31 taps;
@@ -180,7 +181,10 @@ def distill_command(args, model: str, out: Path) -> list[str]:
     overrides = ",".join(o for o in (overrides, options.pop("config_overrides", "")) if o)
     command += ["--config_overrides", overrides] if overrides else []
     for option, value in options.items():
-        command += [f"--{option}", *map(str, value if isinstance(value, list) else [value])]
+        if value is True:  # a flag
+            command.append(f"--{option}")
+        else:
+            command += [f"--{option}", *map(str, value if isinstance(value, list) else [value])]
     return command
 
 

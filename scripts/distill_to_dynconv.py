@@ -159,7 +159,8 @@ def evaluate(args, model, dataset, collate, accelerator: Accelerator) -> dict:
 
 def distillation_notes(args, results: dict) -> str:
     """The model card's account of where the weights came from."""
-    text = ", ".join(args.glue_tasks and [f"GLUE training splits ({', '.join(args.glue_tasks)})"] or [])
+    pairs = ", sentence pairs kept whole" if args.glue_pairs else ""
+    text = ", ".join(args.glue_tasks and [f"GLUE training splits ({', '.join(args.glue_tasks)}{pairs})"] or [])
     sources = [s for s in (args.dataset_name, text, " ".join(args.train_file or [])) if s]
     initial, final = results["initial"], results["final"]
     kept = args.student_settings.get("attention_layers")

@@ -4,7 +4,9 @@ Every source becomes one ``text`` column. Plain text files (``.txt``, gzip allow
 bytes) hold one text a line; CSV, TSV and JSON-lines files name their column with ``text_column``
 (or have one called ``text`` or ``sentence``). ``glue_tasks`` reads only the *training* split of
 each task from ``glue_dir``, both sentences of pair tasks, so that pretraining never sees the dev
-or test text it is later evaluated on.
+or test text it is later evaluated on. With ``glue_pairs`` the two sentences of a pair task stay one
+example (``text`` and ``text_pair``, tokenized as a pair with its segment ids), as a model fine-tuned
+on the task reads them; every other text has ``text_pair`` None.
 
 ``add_text_options``, ``load_text_splits`` and ``tokenize_texts`` are the command line, loading
 and tokenization that ``run_mlm.py`` and ``distill_to_dynconv.py`` share (those of transformers'
@@ -46,17 +48,38 @@ def load_text_file(path: str | Path, text_column: str | None = None, encoding: s
     return datasets.Dataset.from_dict({"text": texts})
 
 
-def load_glue_training_text(glue_dir: str | Path, task_names: list[str], encoding: str = "utf-8") -> datasets.Dataset:
-    """The texts of the training splits of ``task_names`` in a GLUE folder, every sentence of a pair on its own."""
-    texts = []
+def load_glue_training_text(
+    glue_dir: str | Path, task_names: list[str], encoding: str = "utf-8", pairs: bool = False
+) -> datasets.Dataset:
+    """The texts of the training splits of ``task_names`` in a GLUE folder: every sentence of a pair on
+    its own, or with ``pairs`` each pair as one example (columns ``text``, ``text_pair``)."""
+    texts, text_pairs = [], []
     for name in task_names:
         task = get_task(name)
         splits = load_glue(task, Path(glue_dir), encoding)
         if "train" not in splits:
             raise UsageError(f"--glue_dir {glue_dir} has no training split for {name} (train.tsv); leave the task out")
+        train = splits["train"]
+        if pairs and len(task.text_columns) == 2:
+            for first, second in zip(*(train[column] for column in task.text_columns)):
+                if first and first.strip() and second and second.strip():
+                    texts.append(first.strip())
+                    text_pairs.append(second.strip())
+            continue
         for column in task.text_columns:
-            texts += [text.strip() for text in splits["train"][column] if text and text.strip()]
-    return datasets.Dataset.from_dict({"text": texts})
+            new = [text.strip() for text in train[column] if text and text.strip()]
+            texts += new
+            text_pairs += [None] * len(new)
+    if not pairs:
+        return datasets.Dataset.from_dict({"text": texts})
+    return with_text_pairs(datasets.Dataset.from_dict({"text": texts, "text_pair": text_pairs}))
+
+
+def with_text_pairs(dataset: datasets.Dataset) -> datasets.Dataset:
+    """``dataset`` with a string column ``text_pair`` (None where it had none), so that it concatenates with pairs."""
+    if "text_pair" not in dataset.column_names:
+        dataset = dataset.add_column("text_pair", [None] * len(dataset))
+    return dataset.cast_column("text_pair", datasets.Value("string"))
 
 
 def load_text_corpus(
@@ -66,15 +89,18 @@ def load_text_corpus(
     validation_file: str | None = None,
     text_column: str | None = None,
     encoding: str = "utf-8",
+    glue_pairs: bool = False,
 ) -> datasets.DatasetDict:
     """"train" (every local source, concatenated) and, with ``validation_file``, "validation"."""
     parts = [load_text_file(path, text_column, encoding) for path in train_files or []]
     if glue_tasks:
-        parts.append(load_glue_training_text(glue_dir, glue_tasks, encoding))
-    splits = {"train": datasets.concatenate_datasets(parts)}
+        parts.append(load_glue_training_text(glue_dir, glue_tasks, encoding, glue_pairs))
+    splits = {"train": parts}
     if validation_file:
-        splits["validation"] = load_text_file(validation_file, text_column, encoding)
-    return datasets.DatasetDict(splits)
+        splits["validation"] = [load_text_file(validation_file, text_column, encoding)]
+    if glue_pairs:
+        splits = {split: [with_text_pairs(part) for part in split_parts] for split, split_parts in splits.items()}
+    return datasets.DatasetDict({split: datasets.concatenate_datasets(p) for split, p in splits.items()})
 
 
 def add_text_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -85,6 +111,8 @@ def add_text_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup
     data.add_argument("--train_file", nargs="+", help="text (one per line, gzip allowed), CSV, TSV or JSON lines")
     data.add_argument("--glue_dir", help="a GLUE folder (SST-2/, CoLA/, ...): see --glue_tasks")
     data.add_argument("--glue_tasks", nargs="+", help="train on these tasks' training splits, e.g. cola sst2")
+    data.add_argument("--glue_pairs", action="store_true",
+                      help="keep the two sentences of a pair task together, tokenized as a pair (with --line_by_line)")
     data.add_argument("--validation_file")
     data.add_argument("--validation_split_percentage", type=float, default=5.0,
                       help="without --validation_file, hold out this share of the training texts")
@@ -110,6 +138,8 @@ def check_text_options(args: argparse.Namespace) -> None:
         raise UsageError("--dataset_name brings its own splits: leave out --validation_file")
     if not 0 < args.validation_split_percentage < 100:
         raise UsageError(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}")
+    if args.glue_pairs and not (args.glue_tasks and args.line_by_line):
+        raise UsageError("--glue_pairs keeps GLUE sentence pairs as examples: it needs --glue_tasks and --line_by_line")
     if args.pad_to_max_length and not args.line_by_line:
         raise UsageError("--pad_to_max_length goes with --line_by_line (grouped blocks are all --max_seq_length long)")
 
@@ -129,7 +159,7 @@ def load_text_splits(args: argparse.Namespace) -> datasets.DatasetDict:
         splits = datasets.DatasetDict({k: v.select_columns([column]).rename_column(column, "text") for k, v in splits.items()})
     else:
         splits = load_text_corpus(args.train_file, args.glue_dir, args.glue_tasks, args.validation_file,
-                                  args.text_column, args.encoding)
+                                  args.text_column, args.encoding, args.glue_pairs)
     if len(splits["train"]) < 2:
         raise UsageError(f"the training text has {len(splits['train'])} non-empty texts: there is nothing to learn from")
     if "validation" not in splits:
@@ -143,11 +173,24 @@ def tokenize_texts(args, splits: datasets.DatasetDict, tokenizer, accelerator, *
     """Token ids per split: one example per text (``--line_by_line``) or blocks of ``--max_seq_length``
     tokens; ``tokenizer_options`` go to every tokenizer call."""
     def encode(batch):
-        if args.line_by_line:
-            padding = "max_length" if args.pad_to_max_length else False
-            return tokenizer(batch["text"], truncation=True, max_length=args.max_seq_length, padding=padding,
-                             **tokenizer_options)
-        return tokenizer(batch["text"], **tokenizer_options)
+        if not args.line_by_line:
+            return tokenizer(batch["text"], **tokenizer_options)
+        options = dict(truncation=True, max_length=args.max_seq_length,
+                       padding="max_length" if args.pad_to_max_length else False, **tokenizer_options)
+        pairs = batch.get("text_pair") or [None] * len(batch["text"])
+        # Pairs and single texts in separate calls (a pair's second text may not be None), then in order again.
+        kinds = {kind: [i for i, pair in enumerate(pairs) if (pair is None) == (kind == "single")] for kind in ("single", "pair")}
+        encoded = {}
+        for kind, rows in kinds.items():
+            if not rows:
+                continue
+            texts = [batch["text"][i] for i in rows]
+            second = [pairs[i] for i in rows] if kind == "pair" else None
+            for key, values in tokenizer(texts, second, **options).items():
+                encoded.setdefault(key, [None] * len(pairs))
+                for i, value in zip(rows, values):
+                    encoded[key][i] = value
+        return encoded
 
     def group(batch):
         """Concatenate every text of the batch, then cut blocks; the remainder shorter than a block is dropped."""
@@ -159,7 +202,7 @@ def tokenize_texts(args, splits: datasets.DatasetDict, tokenizer, accelerator, *
     encoded = {}
     with accelerator.main_process_first():  # the main process fills the cache, the others read it
         for split, dataset in splits.items():
-            ids = dataset.map(encode, batched=True, remove_columns=["text"], desc=f"tokenizing {split}")
+            ids = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {split}")
             if not args.line_by_line:
                 ids = ids.map(group, batched=True, batch_size=1000, desc=f"grouping {split} into blocks")
             limit = args.max_train_samples if split == "train" else args.max_eval_samples

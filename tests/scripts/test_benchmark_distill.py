@@ -39,6 +39,7 @@ def test_every_model_gets_the_same_settings_and_sst2_one_seed(bench, teachers, t
                        "hybrid5-pooler": str(tmp_path / "hybrid5-pooler")}
     command = bench.distill_command(args, "hybrid5-steps965", tmp_path / "student")
     assert command[-4:] == ["--keep_attention_layers", "5", "--max_train_steps", "965"]
+    assert bench.distill_command(args, "hybrid5-pairs-steps965", tmp_path / "student")[-1] == "--glue_pairs"
 
 
 def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_file, tiny_glue_dir, tmp_path):

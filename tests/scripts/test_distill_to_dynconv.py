@@ -17,6 +17,7 @@ from dynconv_nlp import DynConvForSequenceClassification, DynConvModel
 from dynconv_nlp.data.tokenizer import train_tokenizer
 from dynconv_nlp.distillation.distiller import Distiller, run_teacher
 from dynconv_nlp.models.dynconv.modeling_dynconv import DynConvEncoder
+from dynconv_nlp.data.text import load_text_corpus
 from dynconv_nlp.distillation.mirror import copy_teacher_weights, mirror_config, parse_config_overrides, weight_map
 
 @pytest.fixture
@@ -128,6 +129,31 @@ def test_a_hybrid_student_keeps_the_teachers_attention_exactly_and_distils_the_c
         ours = student.encoder.layers[1].mix_tokens(targets.hidden_states[1], mask)
     real = mask.bool()
     torch.testing.assert_close(ours[real], targets.mixed[1][real])
+
+
+def test_glue_pairs_distil_on_sentence_pairs_with_their_segments(distill, tiny_glue_dir, monkeypatch, tmp_path):
+    """--glue_pairs: a pair task's two sentences are one example, tokenized as a pair (segment 1 on the
+    second), and both the teacher and the student read them so; single-sentence tasks stay texts."""
+    seen = []
+    original = Distiller.forward
+
+    def recording(self, input_ids, attention_mask, token_type_ids=None):
+        seen.append(token_type_ids)
+        return original(self, input_ids, attention_mask, token_type_ids)
+
+    monkeypatch.setattr(Distiller, "forward", recording)
+    text = tmp_path / "few.txt"
+    text.write_text("the cat sat on the mat\na dog ran in the park\n")
+    result, out = distill("--train_file", str(text), "--glue_dir", str(tiny_glue_dir), "--glue_tasks", "mrpc", "sst2",
+                          "--glue_pairs", "--max_train_steps", "4", "--per_device_train_batch_size", "8")
+    assert seen and all(t is not None for t in seen) and any(t.max() == 1 for t in seen)
+    assert result["steps"] == 4
+
+    # The text: 3 MRPC pairs kept whole beside 3 SST-2 sentences; a pair's ids are [CLS] a [SEP] b [SEP].
+    corpus = load_text_corpus(None, str(tiny_glue_dir), ["mrpc", "sst2"], glue_pairs=True)["train"]
+    assert len(corpus) == 6 and sum(p is not None for p in corpus["text_pair"]) == 3
+    assert corpus[0] == {"text": "He said it would rain.", "text_pair": "He said rain was coming."}
+    assert len(load_text_corpus(None, str(tiny_glue_dir), ["mrpc", "sst2"])["train"]) == 9  # without: 6 + 3 texts
 
 
 def test_the_student_loads_with_auto_classes_and_fine_tunes_with_run_glue(distill, load_script, tiny_glue_dir, tmp_path,
