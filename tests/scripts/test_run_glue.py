@@ -212,6 +212,17 @@ def test_a_transformers_baseline_runs_through_the_same_script(run_glue, tokenize
     assert "A bert model" in card and "trust_remote_code" not in card and "dynconv\n" not in card
 
 
+def test_a_hybrid_model_trains_from_a_config(run_glue):
+    """--config_overrides attention_layers=[1]: a new model whose layer 1 is self-attention trains and saves so."""
+    results, out = run_glue(
+        "--task_name", "negation_scope", "--max_train_samples", "64", "--max_eval_samples", "32",
+        "--num_train_epochs", "1", "--config_overrides", "attention_layers=[1]",
+    )
+    assert "eval_accuracy" in results
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.attention_layers == [1] and model.model.encoder.layers[1].token_mixer == "attention"
+
+
 def test_a_transformer_fine_tunes_with_its_attention_cut_to_a_window(run_glue, tokenizer_dir, tmp_path, monkeypatch):
     """--attn_implementation sdpa_window_1: the model runs with the window attention (each token sees ±1)."""
     import dynconv_nlp.window_attention as window_attention
