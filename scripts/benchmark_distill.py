@@ -75,10 +75,10 @@ VARIANTS |= {f"{student}-pooler": (student, ["--ignore_mismatched_sizes"]) for s
 MODELS = ("teacher", *STUDENTS, *VARIANTS)
 CHECKPOINTS = ROOT / "checkpoints"
 SCRATCH_RUNS = ROOT / "benchmarks/quality/runs"  # the from-scratch study's results, model "adaptive"
-# Targets stated in the issue before the runs.
-TARGET_SST2 = 0.88
+# Targets stated in the issue before the runs (plan.md).
+TARGET_FLOORS = {"sst2": 0.88, "stsb": 0.80, "mrpc": 0.80}
+TARGET_RTE_GAP = 0.03
 TARGET_GAP_TO_TEACHER = 0.02
-TARGET_GAIN_OVER_SCRATCH = 0.15
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -388,30 +388,32 @@ def glue_section(args, recorded: list[dict]) -> tuple[str, dict]:
     return "\n".join(lines), {"by": by, "averages": averages, "tasks": tasks}
 
 
-def targets(glue: dict, inference: dict | None) -> list[str]:
-    """The issue's targets on what has run, each met or NOT met."""
+def targets(glue: dict) -> list[str]:
+    """The study's targets (``plan.md``) for every student with results, each met or NOT met: task scores
+    are means over the seeds run; the average needs all five tasks."""
     lines, by, averages = [], glue["by"], glue["averages"]
-    sst2 = [r["score"] for r in by.get(("sst2", "adaptive"), [])]
-    if sst2:
-        met = "met" if statistics.mean(sst2) >= TARGET_SST2 else "NOT met"
-        lines.append(f"- adaptive SST-2 dev >= {100 * TARGET_SST2:.1f}: {100 * statistics.mean(sst2):.1f}, {met}")
-    complete = len(glue["tasks"]) == len(GLUE_TASKS)
-    if complete and averages.get("adaptive") is not None and averages.get("teacher") is not None:
-        gap = averages["teacher"] - averages["adaptive"]
-        met = "met" if gap <= TARGET_GAP_TO_TEACHER else "NOT met"
-        lines.append(f"- adaptive within {100 * TARGET_GAP_TO_TEACHER:.0f} points of the teacher (5-task average): "
-                     f"{100 * averages['adaptive']:.1f} vs {100 * averages['teacher']:.1f}, {met}")
-    if complete and averages.get("adaptive") is not None and averages.get("from scratch") is not None:
-        gain = averages["adaptive"] - averages["from scratch"]
-        met = "met" if gain >= TARGET_GAIN_OVER_SCRATCH else "NOT met"
-        lines.append(f"- adaptive >= {100 * TARGET_GAIN_OVER_SCRATCH:.0f} points above from scratch: "
-                     f"+{100 * gain:.1f}, {met}")
-    if inference and "adaptive" in inference["seconds"] and "teacher" in inference["seconds"]:
-        for length, teacher in inference["seconds"]["teacher"].items():
-            if int(length) >= 512:
-                ratio = teacher / inference["seconds"]["adaptive"][length]
-                met = "met" if ratio > 1 else "NOT met"
-                lines.append(f"- adaptive inference faster than the teacher at T = {length}: {ratio:.2f}x, {met}")
+
+    def mean(task, model):
+        scores = [r["score"] for r in by.get((task, model), [])]
+        return statistics.mean(scores) if scores else None
+
+    for student in STUDENTS:
+        if not any(model == student for _, model in by):
+            continue
+        for task, floor in TARGET_FLOORS.items():
+            score = mean(task, student)
+            if score is not None:
+                lines.append(f"- {student} {task.upper()} >= {100 * floor:.0f}: {100 * score:.1f}, "
+                             f"{'met' if score >= floor else 'NOT met'}")
+        score, teacher = mean("rte", student), mean("rte", "teacher")
+        if score is not None and teacher is not None:
+            met = "met" if teacher - score <= TARGET_RTE_GAP else "NOT met"
+            lines.append(f"- {student} RTE within {100 * TARGET_RTE_GAP:.0f} points of the teacher: "
+                         f"{100 * score:.1f} vs {100 * teacher:.1f}, {met}")
+        if len(glue["tasks"]) == len(GLUE_TASKS) and averages.get(student) is not None:
+            met = "met" if averages["teacher"] - averages[student] <= TARGET_GAP_TO_TEACHER else "NOT met"
+            lines.append(f"- {student} within {100 * TARGET_GAP_TO_TEACHER:.0f} points of the teacher (5-task average): "
+                         f"{100 * averages[student]:.1f} vs {100 * averages['teacher']:.1f}, {met}")
     return lines
 
 
@@ -460,8 +462,8 @@ def write_tables(args) -> str:
         steps = inference.get("distillation_steps", {})
         if steps:
             sections[-1] += "\n\nTimed checkpoints, distillation steps: " + ", ".join(f"{n} {s}" for n, s in steps.items())
-    if glue is not None or inference:
-        sections.append("Targets:\n\n" + "\n".join(targets(glue or {"by": {}, "averages": {}, "tasks": []}, inference)))
+    if glue is not None:
+        sections.append("Targets (`plan.md`):\n\n" + "\n".join(targets(glue)))
     plan = args.output_dir / "plan.md"  # the settings and targets, written before the runs
     if plan.exists():
         sections.insert(0, plan.read_text().strip() + "\n\n# Results")
