@@ -65,6 +65,8 @@ STUDENTS = {
     "hybrid5-steps965": {"keep_attention_layers": [5], "max_train_steps": 965},
     "hybrid5-pairs-steps965": {"keep_attention_layers": [5], "max_train_steps": 965, "glue_pairs": True},
     "hybrid25-steps965": {"keep_attention_layers": [2, 5], "max_train_steps": 965},
+    "hybrid25-fixed-steps965": {"keep_attention_layers": [2, 5], "max_train_steps": 965,
+                                "config_overrides": "width_mode=fixed"},
 }
 # Diagnostics: models made from another and fine-tuned like the rest; their options join the run's.
 #   teacher-window15: the teacher with its attention cut to ±15 tokens, the students' window of 31 taps;
