@@ -71,9 +71,14 @@ STUDENTS = {
 # Diagnostics: models made from another and fine-tuned like the rest; their options join the run's.
 #   teacher-window15: the teacher with its attention cut to ±15 tokens, the students' window of 31 taps;
 #   <student>-pooler: the student's classifier pools the first token through the teacher's pooler
-#   (BERT's head) instead of the mean of the tokens.
+#   (BERT's head) instead of the mean of the tokens;
+#   <model>-defaults: fine-tuned with run_glue.py's defaults for a pretrained model (learning rate 5e-5,
+#   no warm-up, no weight decay), what a user gets who names only the task and the model.
 VARIANTS = {"teacher-window15": ("teacher", ["--attn_implementation", "sdpa_window_15"])}
 VARIANTS |= {f"{student}-pooler": (student, ["--ignore_mismatched_sizes"]) for student in STUDENTS}
+VARIANTS |= {f"{model}-defaults": (model, []) for model in ("teacher", *STUDENTS)}
+GLUE_CONFIGS = ROOT / "configs/distill/glue"  # the study's per-task settings
+DEFAULTS_CONFIGS = ROOT / "configs/distill/glue_defaults"  # the task alone: run_glue's own defaults
 MODELS = ("teacher", *STUDENTS, *VARIANTS)
 CHECKPOINTS = ROOT / "checkpoints"
 SCRATCH_RUNS = ROOT / "benchmarks/quality/runs"  # the from-scratch study's results, model "adaptive"
@@ -217,8 +222,8 @@ def plan_runs(args) -> list[Run]:
         for task in args.tasks:
             if task == "sst2" and seed != args.seeds[0]:
                 continue
-            config_file = ROOT / f"configs/distill/glue/{task}.yaml"
             for model in args.models:
+                config_file = (DEFAULTS_CONFIGS if model.endswith("-defaults") else GLUE_CONFIGS) / f"{task}.yaml"
                 arguments = ["--glue_dir", str(args.glue_dir), "--model_name_or_path", str(model_dir(args, model))]
                 options = VARIANTS[model][1] if model in VARIANTS else []  # in the run's fingerprint
                 runs.append(Run("glue", task, model, seed, "run_glue.py", config_file, arguments, options))

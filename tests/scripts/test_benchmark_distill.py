@@ -19,24 +19,29 @@ def bench(load_script):
 
 
 def test_every_model_gets_the_same_settings_and_sst2_one_seed(bench, teachers, tmp_path):
-    models = ["teacher", "hybrid5", "teacher-window15", "hybrid5-pooler"]
+    models = ["teacher", "hybrid5", "teacher-window15", "hybrid5-pooler", "hybrid5-defaults"]
     args = bench.parse_args(["--glue_dir", str(tmp_path), "--teacher", str(teachers["bert"]), "--work_dir", str(tmp_path),
                              "--checkpoint_dir", str(tmp_path / "checkpoints"), "--models", *models,
                              "--lengths", "32"])  # the tiny teacher reads 64 tokens
     runs = bench.plan_runs(args)
     assert [r.name for r in runs if r.task == "sst2"] == [f"glue-sst2-{m}-seed42" for m in models]
-    assert len(runs) == 4 * (1 + 4 * 3)
+    assert len(runs) == 5 * (1 + 4 * 3)
     for task in ("sst2", "cola", "mrpc", "stsb", "rte"):
-        assert len({r.config_file for r in runs if r.task == task}) == 1
+        assert len({r.config_file for r in runs if r.task == task and r.model != "hybrid5-defaults"}) == 1
         settings = yaml.safe_load((ROOT / f"configs/distill/glue/{task}.yaml").read_text())
         assert settings["task_name"] == task and "config_name" not in settings and "model_name_or_path" not in settings
+        # The defaults variant names the task only: run_glue's recipe for a checkpoint does the rest.
+        (defaults_run,) = [r for r in runs if r.task == task and r.model == "hybrid5-defaults" and r.seed == 42]
+        assert yaml.safe_load(defaults_run.config_file.read_text()) == {"task_name": task}
     # The variants' own options count in their runs' fingerprints (Run.budget).
     assert {r.model: r.budget for r in runs} == {"teacher": [], "hybrid5": [], "hybrid5-pooler": ["--ignore_mismatched_sizes"],
-                                                 "teacher-window15": ["--attn_implementation", "sdpa_window_15"]}
+                                                 "teacher-window15": ["--attn_implementation", "sdpa_window_15"],
+                                                 "hybrid5-defaults": []}
     folders = {r.model: r.arguments[r.arguments.index("--model_name_or_path") + 1] for r in runs}
     assert folders == {"teacher": str(teachers["bert"]), "teacher-window15": str(teachers["bert"]),
                        "hybrid5": str(tmp_path / "checkpoints" / "dynconv-minilm-hybrid5"),
-                       "hybrid5-pooler": str(tmp_path / "hybrid5-pooler")}
+                       "hybrid5-pooler": str(tmp_path / "hybrid5-pooler"),
+                       "hybrid5-defaults": str(tmp_path / "checkpoints" / "dynconv-minilm-hybrid5")}
     command = bench.distill_command(args, "hybrid5-steps965", tmp_path / "student")
     assert command[-4:] == ["--keep_attention_layers", "5", "--max_train_steps", "965"]
     assert bench.distill_command(args, "hybrid5-pairs-steps965", tmp_path / "student")[-1] == "--glue_pairs"
