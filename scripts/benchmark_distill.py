@@ -392,7 +392,30 @@ def glue_section(args, recorded: list[dict]) -> tuple[str, dict]:
     if args.glue_dir is not None:
         cells = [f"{100 * majority_class_score(args.glue_dir, t):.1f}" for t in tasks]
         lines.append("| majority class, no input | 0 | " + " | ".join(cells) + " | |")
-    return "\n".join(lines), {"by": by, "averages": averages, "tasks": tasks}
+    return "\n".join(lines), {"by": by, "averages": averages, "tasks": tasks, "table": lines[2:4], "rows": dict(zip(models, rows))}
+
+
+CARD_SECTION = "## Fine-tuned on GLUE"
+
+
+def card_glue_results(args, glue: dict) -> None:
+    """Each shipped student's model card gets its GLUE dev scores beside the teacher's, fine-tuned alike
+    (the study's rows; replaced on every write, so the card follows the records)."""
+    for student in STUDENTS:
+        card = shipped_dir(args, student) / "README.md"
+        rows = [glue["rows"][m] for m in ("teacher", student, f"{student}-defaults") if m in glue["rows"]]
+        if not card.exists() or student not in glue["rows"]:
+            continue
+        text = card.read_text().split(f"\n{CARD_SECTION}\n")[0].rstrip("\n")
+        section = [CARD_SECTION, "",
+                   "GLUE dev, main score x 100, best of 3 epochs (SST-2: 1), mean ± std over the seeds in brackets; "
+                   "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews. The teacher "
+                   "and this student were fine-tuned with the same settings (`configs/distill/glue/<task>.yaml`: "
+                   "learning rate 1e-4, warm-up 0.1, batch 32); `-defaults`: with `run_glue.py`'s defaults for a "
+                   "checkpoint (5e-5, no warm-up). Reproduce with dynconv_nlp's `python scripts/benchmark_distill.py "
+                   f"--glue_dir <glue> --models teacher {student}`; the whole study is `benchmarks/distill/results.md`.",
+                   "", *glue["table"], *rows]
+        card.write_text(text + "\n\n" + "\n".join(section) + "\n")
 
 
 def targets(glue: dict) -> list[str]:
@@ -471,6 +494,7 @@ def write_tables(args) -> str:
             sections[-1] += "\n\nTimed checkpoints, distillation steps: " + ", ".join(f"{n} {s}" for n, s in steps.items())
     if glue is not None:
         sections.append("Targets (`plan.md`):\n\n" + "\n".join(targets(glue)))
+        card_glue_results(args, glue)
     plan = args.output_dir / "plan.md"  # the settings and targets, written before the runs
     if plan.exists():
         sections.insert(0, plan.read_text().strip() + "\n\n# Results")

@@ -71,6 +71,9 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     assert AutoModel.from_pretrained(student, dtype=torch.float16).dtype == torch.float16
     card = (student / "README.md").read_text()
     assert "org/tiny-teacher" in card and str(teachers["bert"]) not in card
+    # The card carries the student's GLUE scores beside the teacher's, from the records.
+    glue_rows = card.split("## Fine-tuned on GLUE")[1]
+    assert "| teacher |" in glue_rows and "| adaptive |" in glue_rows and "| adaptive-pooler |" not in glue_rows
     # The pooler variant's classifier starts from the teacher's pooler and pools the first token.
     pooler = AutoModelForSequenceClassification.from_pretrained(work / "adaptive-pooler")
     assert pooler.config.classifier_pooling == "first"
@@ -92,6 +95,7 @@ def test_a_tiny_study_distils_then_fine_tunes_and_times(bench, teachers, text_fi
     before = {p.name: p.read_text() for p in (out / "runs").glob("*.json")}
     assert bench.main(argv) == 0
     assert {p.name: p.read_text() for p in (out / "runs").glob("*.json")} == before
+    assert (student / "README.md").read_text() == card  # the card's section is replaced, not added again
 
     # A shipped student is read from --checkpoint_dir: without its distillation folder nothing changes.
     table = (out / "results.md").read_text()  # the second run timed the models again
