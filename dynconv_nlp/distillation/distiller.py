@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..models.dynconv.modeling_dynconv import _encoder_width_budget
+
 
 @dataclass
 class TeacherOutputs:
@@ -79,6 +81,8 @@ class Distiller(nn.Module):
                 layer.attention.requires_grad_(False)
                 layer.attention_sublayer.requires_grad_(False)
         self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long))
+        # The student config's width budget holds in distillation as in any training of the model.
+        self.width_budget = _encoder_width_budget(student.config)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -98,38 +102,44 @@ class Distiller(nn.Module):
         """Token ids [B, T] -> ``{"loss": the current stage's, "layer_loss", "hidden_loss", "width" [B]}``.
 
         In training, ``loss`` is stage 1's ``layer_loss`` or stage 2's ``hidden_loss`` (each plus
-        ``width_penalty_coef`` times the batch's mean width); in evaluation both losses are computed.
+        ``width_penalty_coef`` times the batch's mean width, and the width budget's terms when the
+        student's config sets one); in evaluation both losses are computed.
         The losses are means over the batch's real tokens; ``width`` is each sequence's mean width.
         """
         teacher = run_teacher(self.teacher, input_ids, attention_mask, token_type_ids)
         stage = self.stage
         losses = {}
         if not self.training or stage == 1:
-            losses["layer_loss"], width = self.layer_loss(teacher, attention_mask)
+            losses["layer_loss"], layer_widths = self.layer_loss(teacher, attention_mask)
         if not self.training or stage == 2:
-            losses["hidden_loss"], width = self.hidden_loss(teacher, input_ids, attention_mask, token_type_ids)
+            losses["hidden_loss"], layer_widths = self.hidden_loss(teacher, input_ids, attention_mask, token_type_ids)
         task = losses["layer_loss"] if self.training and stage == 1 else losses["hidden_loss"]
+        width = layer_widths[:, self.student.config.conv_layers].mean(1)  # [B], over the conv layers
         coef = self.student.config.width_penalty_coef
         losses["loss"] = task + coef * width.mean() if coef else task
+        if self.training and self.width_budget is not None:
+            losses["loss"] = losses["loss"] + self.width_budget(layer_widths.mean(0)).to(task.dtype)
         losses["width"] = width.detach()
         return losses
 
     def layer_loss(self, teacher: TeacherOutputs, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 1: mean over the conv layers of each conv sub-layer's error, from the teacher's layer
-        input; and each sequence's mean width [B]. Kept attention layers are the teacher's: no error."""
+        input; and each sequence's mean width per layer [B, L] (0 for a kept attention layer, which
+        is the teacher's: no error)."""
         errors, widths = [], []
         for layer, layer_input, target in zip(self.student.encoder.layers, teacher.hidden_states, teacher.mixed):
             if layer.token_mixer == "attention":
+                widths.append(layer_input.new_zeros(layer_input.shape[0]))
                 continue
             mixed, conv = layer.mix_tokens(layer_input, attention_mask)
             errors.append(masked_mse(mixed, target, attention_mask))
             widths.append(conv.width_penalty)
-        return torch.stack(errors).mean(), torch.stack(widths).mean(0)
+        return torch.stack(errors).mean(), torch.stack(widths, dim=1)
 
     def hidden_loss(self, teacher: TeacherOutputs, input_ids, attention_mask, token_type_ids) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 2: mean over layers of the error of the student's own hidden states (every layer's
-        output); and each sequence's mean width [B]."""
+        output); and each sequence's mean width per layer [B, L]."""
         out = self.student(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            output_hidden_states=True)
         errors = [masked_mse(s, t, attention_mask) for s, t in zip(out.hidden_states[1:], teacher.hidden_states[1:])]
-        return torch.stack(errors).mean(), out.width_penalty
+        return torch.stack(errors).mean(), out.layer_width_penalty

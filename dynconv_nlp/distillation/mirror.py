@@ -41,6 +41,7 @@ DEFAULT_KERNEL_SIZE = 31
 STUDENT_SETTINGS = (
     "kernel_size", "kernel_type", "width_mode", "ramp", "width_init", "width_penalty_coef", "weight_dropout",
     "conv_backend", "hidden_dropout_prob", "activation_dropout", "classifier_pooling", "classifier_dropout",
+    "width_budget", "width_budget_warmup_steps", "width_budget_step_size", "extent_activation", "width_floor",
 )  # fmt: skip
 
 

@@ -9,14 +9,22 @@ step of dual ascent on the widths measured since the last step (over every proce
 
 so a layer over its budget is pushed harder each step until it complies, and a layer under it is
 left alone (its multiplier decays to 0). The budget is warmed in linearly from full width (1) to
-b_l over ``warmup_steps``, so that training starts unconstrained as Adaptive Attention Span does.
+b_l over ``warmup_steps``, so that training starts unconstrained as Adaptive Attention Span does;
+without a number of steps it is a share of the run, which the training loop sets
+(:meth:`WidthBudget.set_run_length`).
 The multipliers and the step count are buffers: checkpoints keep them and a resumed run takes the
 same steps as one that was not interrupted.
 """
 
+import math
+import warnings
+
 import torch
 import torch.distributed as dist
 from torch import nn
+
+# The warm-in when none is given, as a share of the run's optimizer steps (the width study's).
+WARMUP_SHARE = 0.3
 
 
 class WidthBudget(nn.Module):
@@ -24,13 +32,16 @@ class WidthBudget(nn.Module):
 
     Args:
         budgets: one budget per layer, a share of K - 1 in (0, 1].
-        warmup_steps: optimizer steps over which the budget falls from 1 to ``budgets``.
+        warmup_steps: optimizer steps over which the budget falls from 1 to ``budgets``; ``None``:
+            ``WARMUP_SHARE`` of the run, once :meth:`set_run_length` is told its length.
         step_size: the dual ascent step (multiplier units per unit of excess width and step).
     """
 
-    def __init__(self, budgets: list[float], warmup_steps: int = 0, step_size: float = 0.01):
+    def __init__(self, budgets: list[float], warmup_steps: int | None = None, step_size: float = 0.01):
         super().__init__()
-        self.budget_values, self.warmup_steps, self.step_size = list(budgets), warmup_steps, step_size
+        self.budget_values, self.step_size = list(budgets), step_size
+        self.warmup_steps_given = warmup_steps
+        self.warmup_steps = warmup_steps
         # The budgets come from the config (not from a checkpoint); the rest is training state.
         self.register_buffer("budgets", torch.empty(len(budgets)), persistent=False)
         self.register_buffer("multipliers", torch.empty(len(budgets)))
@@ -55,8 +66,20 @@ class WidthBudget(nn.Module):
             init.zeros_(self.steps)
             init.ones_(self.measured)
 
+    def set_run_length(self, max_train_steps: int) -> int:
+        """The warm-in of a run of ``max_train_steps`` optimizer steps: the one given, else
+        ``WARMUP_SHARE`` of them (rounded up). Returns it."""
+        if self.warmup_steps_given is None:
+            self.warmup_steps = math.ceil(WARMUP_SHARE * max_train_steps)
+        return self.warmup_steps
+
     def targets(self) -> torch.Tensor:
         """The budgets [L] at this step: warmed in linearly from full width."""
+        if self.warmup_steps is None:
+            warnings.warn("WidthBudget: no warm-in, the budget holds from the first step: give warmup_steps "
+                          "(width_budget_warmup_steps) or call set_run_length(max_train_steps) before training",
+                          stacklevel=2)
+            self.warmup_steps = 0
         if self.warmup_steps <= 0:
             return self.budgets
         progress = (self.steps.float() / self.warmup_steps).clamp(max=1.0)  # on the device: no sync

@@ -121,6 +121,7 @@ def fit(
         num_training_steps=max_train_steps * accelerator.num_processes,
     ))
     progress = TrainingProgress(num_processes=accelerator.num_processes)
+    tell_run_length(model, max_train_steps)
 
     if tracking:
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in vars(args).items() if k != "hub_token"}
@@ -200,6 +201,15 @@ def fit(
     if tracking:
         accelerator.end_training()
     return Fitted(model, eval_dataloaders, progress, max_train_steps, train_seconds, recipe)
+
+
+def tell_run_length(model: nn.Module, max_train_steps: int) -> None:
+    """Modules whose schedule is a share of the run (a :class:`~dynconv_nlp.layers.WidthBudget`'s
+    warm-in) learn its length: their ``set_run_length(max_train_steps)``."""
+    for name, module in model.named_modules():
+        if callable(getattr(module, "set_run_length", None)):
+            steps = module.set_run_length(max_train_steps)
+            logger.info(f"{name}: warm-in over {steps} of the run's {max_train_steps} optimizer steps", main_process_only=True)
 
 
 def after_optimizer_step(model: nn.Module) -> dict:

@@ -17,8 +17,19 @@ def test_the_budget_warms_in_from_full_width():
         budget.after_optimizer_step()
 
 
+def test_without_a_warm_in_the_budget_warms_in_over_a_share_of_the_run():
+    budget = WidthBudget([0.2])
+    assert budget.set_run_length(10) == 3  # 30% of the run, rounded up
+    torch.testing.assert_close(budget.targets(), torch.tensor([1.0]))
+    assert WidthBudget([0.2], warmup_steps=5).set_run_length(10) == 5  # one given is kept
+    assert WidthBudget([0.2], warmup_steps=0).set_run_length(10) == 0
+    unset = WidthBudget([0.2])  # a loop that never tells the run's length: no warm-in, and a warning
+    with pytest.warns(UserWarning, match="no warm-in"):
+        torch.testing.assert_close(unset.targets(), torch.tensor([0.2]))
+
+
 def test_dual_ascent_pushes_layers_over_budget_and_releases_those_under():
-    budget = WidthBudget([0.3, 0.3], step_size=0.5).train()
+    budget = WidthBudget([0.3, 0.3], warmup_steps=0, step_size=0.5).train()
     budget(torch.tensor([0.5, 0.1]))  # two micro-batches of one optimizer step: their mean counts
     budget(torch.tensor([0.7, 0.1]))
     logs = budget.after_optimizer_step()
@@ -33,7 +44,7 @@ def test_dual_ascent_pushes_layers_over_budget_and_releases_those_under():
 
 
 def test_the_constraint_term_is_the_multipliers_times_the_excess_and_evaluation_records_nothing():
-    budget = WidthBudget([0.25, 0.5])
+    budget = WidthBudget([0.25, 0.5], warmup_steps=0)
     budget.multipliers.copy_(torch.tensor([2.0, 3.0]))
     widths = torch.tensor([0.5, 0.25], requires_grad=True)
     term = budget.eval()(widths)
@@ -44,12 +55,12 @@ def test_the_constraint_term_is_the_multipliers_times_the_excess_and_evaluation_
 
 
 def test_checkpoints_keep_the_training_state_but_not_the_budget():
-    budget = WidthBudget([0.3], step_size=1.0).train()
+    budget = WidthBudget([0.3], warmup_steps=0, step_size=1.0).train()
     budget(torch.tensor([0.9]))
     budget.after_optimizer_step()
     state = budget.state_dict()
     assert set(state) == {"multipliers", "steps", "measured"}
-    other = WidthBudget([0.1])
+    other = WidthBudget([0.1], warmup_steps=0)
     other.load_state_dict(state)
     assert other.multipliers.item() == pytest.approx(0.6) and other.steps.item() == 1 and other.budgets.item() == pytest.approx(0.1)
 
@@ -104,7 +115,7 @@ def _squeezed_then_released(activation: str, floor: float) -> tuple[float, float
     with torch.no_grad():  # the identity as input and output projection: the taps alone do the task
         layer.input_proj.weight.copy_(torch.eye(8)), layer.input_proj.bias.zero_()
         layer.output_proj.weight.copy_(torch.eye(8)), layer.output_proj.bias.zero_()
-    budget = WidthBudget([0.02], step_size=1.0).train()  # enforced hard
+    budget = WidthBudget([0.02], warmup_steps=0, step_size=1.0).train()  # enforced hard
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(0)
     _shift_task(300, layer, budget, optimizer, generator)

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 from transformers import AutoConfig
 
-from dynconv_nlp import DynConvConfig
+from dynconv_nlp import DynConvConfig, DynConvForSequenceClassification, DynConvModel
+from dynconv_nlp.layers import DynamicConv1d
 from dynconv_nlp.models.dynconv.configuration_dynconv import fairseq_kernel_sizes
 
 
@@ -70,19 +73,58 @@ def test_bad_values_raise_a_value_error_naming_them(settings, match):
 
 def test_a_width_budget_defaults_to_extents_without_an_absorbing_zero():
     plain = DynConvConfig()
-    assert (plain.width_budget, plain.extent_activation, plain.width_floor) == (None, "sigmoid", 0.0)  # as before budgets
+    assert (plain.resolved_extent_activation, plain.resolved_width_floor) == ("sigmoid", 0.0)  # as before budgets
     budgeted = DynConvConfig(encoder_layers=3, width_budget=0.25)
-    assert budgeted.width_budget == [0.25] * 3 and (budgeted.extent_activation, budgeted.width_floor) == ("clamp", 0.01)
-    explicit = DynConvConfig(width_budget=0.25, extent_activation="sigmoid")
-    assert (explicit.extent_activation, explicit.width_floor) == ("sigmoid", 0.0)
+    assert budgeted.width_budget == [0.25] * 3
+    assert (budgeted.resolved_extent_activation, budgeted.resolved_width_floor) == ("clamp", 0.01)
+    with pytest.warns(UserWarning, match="sigmoid extent's zero absorbs"):
+        explicit = DynConvConfig(width_budget=0.25, extent_activation="sigmoid")
+    assert (explicit.resolved_extent_activation, explicit.resolved_width_floor) == ("sigmoid", 0.0)
     assert DynConvConfig.from_dict(budgeted.to_dict()).to_dict() == budgeted.to_dict()
+
+
+def budgeted_configs(tmp_path) -> dict[str, DynConvConfig]:
+    """A budget of 0.25 on a 3-layer config, set each way a user sets one."""
+    DynConvConfig(encoder_layers=3).save_pretrained(tmp_path / "plain")
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "config.json").write_text(json.dumps({"model_type": "dynconv", "encoder_layers": 3, "width_budget": 0.25}))
+    overridden = DynConvConfig(encoder_layers=3)
+    overridden.update_from_string("width_budget=0.25")
+    return {
+        "constructor": DynConvConfig(encoder_layers=3, width_budget=0.25),
+        "per layer": DynConvConfig(encoder_layers=3, width_budget=[0.25, 0.25, 0.25]),
+        "AutoConfig.for_model": AutoConfig.for_model("dynconv", encoder_layers=3, width_budget=0.25),
+        "from_pretrained(width_budget=)": AutoConfig.from_pretrained(tmp_path / "plain", width_budget=0.25),
+        "config JSON": AutoConfig.from_pretrained(tmp_path / "json"),
+        "--config_overrides": overridden,
+    }
+
+
+def test_a_width_budget_gets_the_same_settings_however_it_is_set(tmp_path):
+    for path, config in budgeted_configs(tmp_path).items():
+        settings = (config.resolved_extent_activation, config.resolved_width_floor, config.width_budget_warmup_steps)
+        assert settings == ("clamp", 0.01, None), path
+        model = DynConvForSequenceClassification(config)
+        convs = [m for m in model.modules() if isinstance(m, DynamicConv1d)]
+        assert {(c.extent_activation, c.width_floor) for c in convs} == {("clamp", 0.01)}, path
+        assert model.width_budget.budget_values == [0.25] * 3, path
+        assert model.width_budget.set_run_length(1000) == 300, path  # the warm-in: 30% of the run
+
+
+def test_a_saved_model_keeps_the_activation_its_widths_were_trained_with(tmp_path):
+    DynConvModel(DynConvConfig(encoder_layers=2, hidden_size=16, num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["extent_activation"] == "sigmoid"
+    with pytest.warns(UserWarning, match="sigmoid extent's zero absorbs"):
+        config = AutoConfig.from_pretrained(tmp_path, width_budget=0.25)
+        config.validate_architecture()
+    assert config.resolved_extent_activation == "sigmoid"  # its width projections were trained for it
 
 
 def test_config_overrides_read_json_values_and_expand_per_layer_settings():
     config = DynConvConfig(encoder_layers=2)
     config.update_from_string("kernel_size=[5,9],width_budget=0.3,extent_activation=clamp,conv_backend=band")
     assert config.kernel_size == [5, 9] and config.width_budget == [0.3, 0.3] and config.conv_backend == "band"
-    assert config.width_floor == 0.01  # the clamp's own floor: it was resolved for the sigmoid before
+    assert config.resolved_width_floor == 0.01  # the clamp's own floor
     with pytest.raises(ValueError, match="'colour=red' is not name=value with a setting of this config"):
         config.update_from_string("colour=red")
     with pytest.raises(ValueError, match="every width_budget must be in"):

@@ -217,7 +217,7 @@ def test_the_decoder_drops_its_cache_under_gradient_checkpointing():
 
 
 def test_a_width_budget_constrains_encoder_and_decoder_layers():
-    model = _model(width_budget=0.4, width_penalty_coef=0.1).train()  # decoder layers: no budget (1)
+    model = _model(width_budget=0.4, width_budget_warmup_steps=0, width_penalty_coef=0.1).train()  # decoder layers: no budget (1)
     ids, mask, labels = _batch()
     budget = model.width_budget
     torch.testing.assert_close(budget.budgets, torch.tensor([0.4, 0.4, 1.0, 1.0]))

@@ -101,6 +101,17 @@ def test_both_stages_bring_the_student_closer_to_the_teacher(distill, teachers):
     assert saved["final"] == both["final"] and len(saved["widths"]) == 2
 
 
+def test_a_width_budget_from_config_overrides_holds_in_distillation(distill):
+    """--config_overrides width_budget=...: the clamp and its floor, a warm-in over 30% of the run, and the
+    multipliers pull both layers' widths (0.5 at the start) down to the budget."""
+    overrides = "kernel_size=[5,9],weight_dropout=0.0,hidden_dropout_prob=0.0,conv_backend=unfold,"
+    result, out = distill("--max_train_steps", "40", "--stage1_ratio", "0.5",
+                          "--config_overrides", overrides + "width_budget=0.25,width_budget_step_size=1.0")
+    config = DynConvModel.from_pretrained(out).config
+    assert config.width_budget == [0.25, 0.25] and (config.extent_activation, config.width_floor) == ("clamp", 0.01)
+    assert all(w <= 0.3 for w in result["widths"]), result["widths"]
+
+
 def test_a_hybrid_student_keeps_the_teachers_attention_exactly_and_distils_the_convolutions(distill, teachers, tokenizer):
     """--keep_attention_layers 1: layer 1's attention sub-layer is the teacher's (same output from the
     same input) and is never trained; the convolution of layer 0 is distilled."""

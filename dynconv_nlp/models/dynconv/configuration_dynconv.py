@@ -2,6 +2,7 @@
 
 import json
 import re
+import warnings
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -14,6 +15,9 @@ EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 # The floor of "clamp" extents when none is given: the next tap stays partly on, so a collapsed
 # width still gets a gradient from the task (at 0, the ramp switches that tap off exactly).
 CLAMP_WIDTH_FLOOR = 0.01
+# The budget's warm-in when none is given, as a share of the run's optimizer steps (the width
+# study's): the training loop, which knows the run's length, sets it (WidthBudget.set_run_length).
+WIDTH_BUDGET_WARMUP_SHARE = 0.3
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
@@ -55,12 +59,19 @@ class DynConvConfig(PreTrainedConfig):
             K - 1 in (width_floor, 1]: one value for all or one per layer; ``None``, no budget. A
             Lagrange multiplier per layer enforces it (``dynconv_nlp.layers.WidthBudget``).
         decoder_width_budget: the same for the decoder layers.
-        width_budget_warmup_steps: optimizer steps over which the budget falls from full width.
+        width_budget_warmup_steps: optimizer steps over which the budget falls from full width. Default
+            ``None``: ``WIDTH_BUDGET_WARMUP_SHARE`` (0.3) of the run's steps, set by the training loop;
+            0: the budget holds from the first step.
         width_budget_step_size: the multipliers' dual ascent step.
         extent_activation: how a width logit becomes an extent: ``"sigmoid"`` or ``"clamp"`` (no
-            absorbing zero, see ``dynconv_nlp.layers.dynamic_conv``). Default: ``"clamp"`` with a
-            width budget, else ``"sigmoid"`` (what models before it used).
-        width_floor: the smallest extent, as a share of its maximum. Default: 0.01 with ``"clamp"``, else 0.
+            absorbing zero, see ``dynconv_nlp.layers.dynamic_conv``). Default ``None``: ``"clamp"``
+            with a width budget, else ``"sigmoid"`` (what models before it used), however the budget
+            is set (constructor, ``--config_overrides``, ``from_pretrained(..., width_budget=...)``);
+            :attr:`resolved_extent_activation` is the one in use. A saved model records the one its
+            weights were trained with. A budget with ``"sigmoid"`` named gets a warning: its zero
+            width absorbs (no gradient), so a budget can collapse it.
+        width_floor: the smallest extent, as a share of its maximum. Default ``None``: 0.01 with
+            ``"clamp"``, else 0 (:attr:`resolved_width_floor`).
         attention_layers: encoder layers (0-based indices) that keep standard multi-head
             self-attention (``scaled_dot_product_attention``, padding masked; ``num_attention_heads``
             heads, ``attention_probs_dropout_prob``) instead of a convolution: a hybrid encoder. Their
@@ -125,7 +136,7 @@ class DynConvConfig(PreTrainedConfig):
     width_penalty_coef: float | int = 0.0
     width_budget: float | int | list[float | int] | None = None
     decoder_width_budget: float | int | list[float | int] | None = None
-    width_budget_warmup_steps: int = 0
+    width_budget_warmup_steps: int | None = None
     width_budget_step_size: float | int = 0.01
     extent_activation: str | None = None
     width_floor: float | int | None = None
@@ -166,11 +177,6 @@ class DynConvConfig(PreTrainedConfig):
         # One int means every layer; None means fairseq's schedule. Stored as lists, so a saved
         # config says exactly what each layer has.
         self.expand_per_layer()
-        if self.extent_activation is None:
-            budgeted = self.width_budget is not None or self.decoder_width_budget is not None
-            self.extent_activation = "clamp" if budgeted else "sigmoid"
-        if self.width_floor is None:
-            self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
         if self.attention_layers is None:
             self.attention_layers = []
         if self.embedding_size is None:
@@ -193,9 +199,8 @@ class DynConvConfig(PreTrainedConfig):
         """``PreTrainedConfig.update_from_string`` (what ``--config_overrides`` calls) for every setting
         of this config: values are read as JSON where they can be (numbers, lists, true/false/null),
         else kept as strings, so ``kernel_size=[7,15],width_budget=0.25`` works; one value of a
-        per-layer setting is expanded, and the result is checked. ``extent_activation`` keeps its
-        value: pass ``extent_activation=clamp`` with a new budget to train without an absorbing zero."""
-        names = set()
+        per-layer setting is expanded, and the result is checked. A budget set here gets the same
+        extent activation, floor and warm-in as one given to the constructor."""
         for item in re.split(r",(?=\s*\w+\s*=)", update_str):
             name, sep, value = item.partition("=")
             name = name.strip()
@@ -205,13 +210,35 @@ class DynConvConfig(PreTrainedConfig):
                 setattr(self, name, json.loads(value))
             except json.JSONDecodeError:
                 setattr(self, name, value.strip())
-            names.add(name)
-        if "extent_activation" in names and "width_floor" not in names:  # the new activation's own default floor
-            self.width_floor = CLAMP_WIDTH_FLOOR if self.extent_activation == "clamp" else 0.0
         if self.attention_layers is None:
             self.attention_layers = []
         self.expand_per_layer()
         self.check_values()
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether a width budget is set, on the encoder or the decoder."""
+        return self.width_budget is not None or self.decoder_width_budget is not None
+
+    @property
+    def resolved_extent_activation(self) -> str:
+        """The extent activation in use: the one named, else ``"clamp"`` with a budget, else ``"sigmoid"``."""
+        if self.extent_activation is not None:
+            return self.extent_activation
+        return "clamp" if self.budgeted else "sigmoid"
+
+    @property
+    def resolved_width_floor(self) -> float:
+        """The extent floor in use: the one named, else 0.01 with ``"clamp"``, else 0."""
+        if self.width_floor is not None:
+            return self.width_floor
+        return CLAMP_WIDTH_FLOOR if self.resolved_extent_activation == "clamp" else 0.0
+
+    def record_width_settings(self) -> None:
+        """Name the extent activation and floor in use (what a saved model's width projections were
+        trained with), so that a budget added when it is loaded again does not change them."""
+        if self.width_mode == "adaptive":
+            self.extent_activation, self.width_floor = self.resolved_extent_activation, self.resolved_width_floor
 
     @property
     def conv_layers(self) -> list[int]:
@@ -251,32 +278,43 @@ class DynConvConfig(PreTrainedConfig):
             ("classifier_pooling", CLASSIFIER_POOLINGS),
             ("hidden_act", ACTIVATIONS),
             ("conv_backend", CONV_BACKENDS),
-            ("extent_activation", EXTENT_ACTIVATIONS),
             ("conv_trim", CONV_TRIMS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.extent_activation is not None and self.extent_activation not in EXTENT_ACTIVATIONS:
+            raise ValueError(f"extent_activation must be one of {EXTENT_ACTIVATIONS} or None, got {self.extent_activation!r}")
         if not self.ramp >= 1:
             raise ValueError(f"ramp must be >= 1, got {self.ramp}")
         if not 0 < self.width_init < 1:
             raise ValueError(f"width_init must be in (0, 1), got {self.width_init}")
         if not self.width_penalty_coef >= 0:
             raise ValueError(f"width_penalty_coef must be >= 0, got {self.width_penalty_coef}")
-        if not 0 <= self.width_floor < self.width_init:
-            raise ValueError(f"width_floor must be in [0, width_init = {self.width_init}), got {self.width_floor}")
+        floor = self.resolved_width_floor
+        if not 0 <= floor < self.width_init:
+            raise ValueError(f"width_floor must be in [0, width_init = {self.width_init}), got {floor}")
         for name, layers in (("width_budget", self.encoder_layers), ("decoder_width_budget", self.decoder_layers)):
             budgets = getattr(self, name)
             if budgets is None:
                 continue
             if self.width_mode != "adaptive":
                 raise ValueError(f"{name} needs width_mode='adaptive' (a fixed width has nothing to budget)")
+            if isinstance(budgets, (int, float)):  # from_pretrained(..., width_budget=0.25) sets it as given
+                budgets = [budgets] * layers
             if not isinstance(budgets, list) or len(budgets) != layers:
                 raise ValueError(f"{name} must be one value or one per layer ({layers}), got {budgets}")
-            if not all(self.width_floor < b <= 1 for b in budgets):
-                raise ValueError(f"every {name} must be in (width_floor = {self.width_floor}, 1], got {budgets}")
-        if self.width_budget_warmup_steps < 0 or not self.width_budget_step_size > 0:
+            if not all(floor < b <= 1 for b in budgets):
+                raise ValueError(f"every {name} must be in (width_floor = {floor}, 1], got {budgets}")
+        if self.budgeted and self.extent_activation == "sigmoid":
+            warnings.warn(
+                "width_budget with extent_activation='sigmoid': a sigmoid extent's zero absorbs (its gradient "
+                "vanishes), so the budget can collapse the widths for good; leave extent_activation unset (or "
+                "set it to 'clamp') unless the model was trained with sigmoid", stacklevel=2
+            )
+        warmup = self.width_budget_warmup_steps
+        if (warmup is not None and warmup < 0) or not self.width_budget_step_size > 0:
             raise ValueError("width_budget_warmup_steps must be >= 0 and width_budget_step_size > 0, got "
-                             f"{self.width_budget_warmup_steps} and {self.width_budget_step_size}")
+                             f"{warmup} and {self.width_budget_step_size}")
         for name in ("weight_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

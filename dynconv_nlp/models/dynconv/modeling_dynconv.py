@@ -260,8 +260,8 @@ def _conv_options(config: DynConvConfig) -> dict:
         width=config.width_mode,
         ramp=config.ramp,
         width_init=config.width_init,
-        extent_activation=config.extent_activation,
-        width_floor=config.width_floor,
+        extent_activation=config.resolved_extent_activation,
+        width_floor=config.resolved_width_floor,
         glu=config.glu,
         weight_dropout=config.weight_dropout,
         backend=config.conv_backend,
@@ -413,6 +413,7 @@ class DynConvPreTrainedModel(PreTrainedModel):
                 "call model.push_to_hub(repo_id) or dynconv_nlp.hub.push_to_hub instead"
             )
         self.config.auto_map = dict(AUTO_MAP)
+        self.config.record_width_settings()  # the activation these width projections were trained with
         if self.custom_pipelines:
             self.config.custom_pipelines = dict(self.custom_pipelines)
         if _RENAMES_OLD_CHECKPOINTS:
