@@ -75,12 +75,7 @@ class WidthBudget(nn.Module):
 
     def targets(self) -> torch.Tensor:
         """The budgets [L] at this step: warmed in linearly from full width."""
-        if self.warmup_steps is None:
-            warnings.warn("WidthBudget: no warm-in, the budget holds from the first step: give warmup_steps "
-                          "(width_budget_warmup_steps) or call set_run_length(max_train_steps) before training",
-                          stacklevel=2)
-            self.warmup_steps = 0
-        if self.warmup_steps <= 0:
+        if not self.warmup_steps:  # None: no run has said its length (evaluation): the budget itself
             return self.budgets
         progress = (self.steps.float() / self.warmup_steps).clamp(max=1.0)  # on the device: no sync
         return 1.0 - (1.0 - self.budgets) * progress
@@ -89,6 +84,11 @@ class WidthBudget(nn.Module):
         """The constraint terms of the loss, a scalar, from each layer's mean width [L]; while training,
         the widths are also recorded for the next dual step."""
         if self.training:
+            if self.warmup_steps is None:
+                warnings.warn("WidthBudget: no warm-in, the budget holds from the first step: give warmup_steps "
+                              "(width_budget_warmup_steps) or call set_run_length(max_train_steps) before training",
+                              stacklevel=2)
+                self.warmup_steps = 0
             widths = layer_widths.detach().float()
             self._width_sum = widths if self._width_sum is None else self._width_sum + widths
             self._batches += 1

@@ -24,8 +24,11 @@ def test_without_a_warm_in_the_budget_warms_in_over_a_share_of_the_run():
     assert WidthBudget([0.2], warmup_steps=5).set_run_length(10) == 5  # one given is kept
     assert WidthBudget([0.2], warmup_steps=0).set_run_length(10) == 0
     unset = WidthBudget([0.2])  # a loop that never tells the run's length: no warm-in, and a warning
+    torch.testing.assert_close(unset.targets(), torch.tensor([0.2]))
+    unset.eval()(torch.tensor([0.5]))  # evaluation: nothing to warn about
     with pytest.warns(UserWarning, match="no warm-in"):
-        torch.testing.assert_close(unset.targets(), torch.tensor([0.2]))
+        unset.train()(torch.tensor([0.5]))
+    assert unset.warmup_steps == 0
 
 
 def test_dual_ascent_pushes_layers_over_budget_and_releases_those_under():
