@@ -1,0 +1,341 @@
+"""DynConv model configuration."""
+
+import json
+import re
+import warnings
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+KERNEL_TYPES = ("dynamic", "light")
+WIDTH_MODES = ("adaptive", "fixed")
+POSITION_EMBEDDING_TYPES = ("none", "sinusoidal", "learned")
+CLASSIFIER_POOLINGS = ("mean", "first")
+EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
+# The floor of "clamp" extents when none is given: the next tap stays partly on, so a collapsed
+# width still gets a gradient from the task (at 0, the ramp switches that tap off exactly).
+CLAMP_WIDTH_FLOOR = 0.01
+# The budget's warm-in when none is given, as a share of the run's optimizer steps (the width
+# study's): the training loop, which knows the run's length, sets it (WidthBudget.set_run_length).
+WIDTH_BUDGET_WARMUP_SHARE = 0.3
+ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
+# The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
+CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
+CONV_TRIMS = (True, False, "tile")
+
+
+def fairseq_kernel_sizes(num_layers: int) -> list[int]:
+    """fairseq's LightConv/DynamicConv schedule: 3, 7, 15, then 31 for every further layer."""
+    return [min(31, 2 ** (i + 2) - 1) for i in range(num_layers)]
+
+
+@strict
+class DynConvConfig(PreTrainedConfig):
+    r"""
+    Configuration of the DynConv models: stacks of dynamic convolutions whose kernels are generated
+    per token and whose left/right width is learned per token (``dynconv_nlp.layers.DynamicConv1d``).
+
+    The encoder serves the encoder-only models (``DynConvModel`` and its classification and masked-LM
+    heads); ``DynConvForConditionalGeneration`` adds a causal decoder with cross-attention.
+
+    Args:
+        vocab_size: tokens in the vocabulary.
+        hidden_size: model width C.
+        encoder_layers: encoder blocks (``num_hidden_layers`` is the same value).
+        decoder_layers: decoder blocks (encoder-decoder model only).
+        intermediate_size: width of the feed-forward layers.
+        num_attention_heads: kernel heads H of every convolution (C / H channels share a kernel) and
+            heads of the decoder's cross-attention, as in fairseq.
+        kernel_size: the largest kernel of each encoder layer: one int for all, or one per layer.
+            Default: fairseq's 3, 7, 15, 31, 31, ... (An attention layer's entry is not used.)
+        decoder_kernel_size: the same for the decoder layers.
+        kernel_type: ``"dynamic"`` (a kernel generated per token, DynamicConv) or ``"light"`` (one
+            learned kernel per layer and head, LightConv).
+        width_mode: ``"adaptive"`` (learned left/right extents per token and head) or ``"fixed"``.
+        ramp: length rho >= 1 of the soft ramp that switches taps off beyond the extents.
+        width_init: initial extents as a fraction of their maximum, in (0, 1).
+        width_penalty_coef: lambda; the models add ``lambda * width_penalty`` to the loss.
+        width_budget: the largest mean width each encoder layer may keep in training, as a share of
+            K - 1 in (width_floor, 1]: one value for all or one per layer; ``None``, no budget. A
+            Lagrange multiplier per layer enforces it (``dynconv_nlp.layers.WidthBudget``).
+        decoder_width_budget: the same for the decoder layers.
+        width_budget_warmup_steps: optimizer steps over which the budget falls from full width. Default
+            ``None``: ``WIDTH_BUDGET_WARMUP_SHARE`` (0.3) of the run's steps, set by the training loop;
+            0: the budget holds from the first step.
+        width_budget_step_size: the multipliers' dual ascent step.
+        extent_activation: how a width logit becomes an extent: ``"sigmoid"`` or ``"clamp"`` (no
+            absorbing zero, see ``dynconv_nlp.layers.dynamic_conv``). Default ``None``: ``"clamp"``
+            with a width budget, else ``"sigmoid"`` (what models before it used), however the budget
+            is set (constructor, ``--config_overrides``, ``from_pretrained(..., width_budget=...)``);
+            :attr:`resolved_extent_activation` is the one in use. A saved model records the one its
+            weights were trained with. A budget with ``"sigmoid"`` named gets a warning: its zero
+            width absorbs (no gradient), so a budget can collapse it.
+        width_floor: the smallest extent, as a share of its maximum. Default ``None``: 0.01 with
+            ``"clamp"``, else 0 (:attr:`resolved_width_floor`).
+        attention_layers: encoder layers (0-based indices) that keep standard multi-head
+            self-attention (``scaled_dot_product_attention``, padding masked; ``num_attention_heads``
+            heads, ``attention_probs_dropout_prob``) instead of a convolution: a hybrid encoder. Their
+            outputs report no widths and a zero width penalty. Default ``[]``: every layer convolves.
+        glu: GLU input projection in each convolution sub-layer.
+        weight_dropout: DropConnect probability on the normalised taps.
+        conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
+        conv_trim: on the CPU, skip the taps no token uses: per call (``True``), per tile of 32 tokens
+            (``"tile"``) or never (``False``); the outputs are the same (``DynamicConv1d``'s ``trim``).
+        hidden_act: activation of the feed-forward layers (``"gelu_new"``: GELU's tanh approximation).
+        hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
+        attention_probs_dropout_prob: dropout on the attention probabilities (cross-attention and
+            the self-attention of ``attention_layers``).
+        activation_dropout: dropout after the feed-forward activation.
+        position_embedding_type: ``"none"``, ``"sinusoidal"`` or ``"learned"``.
+        max_position_embeddings: positions a ``"learned"`` table holds.
+        position_offset: the table row of the first token (RoBERTa's tables start at pad_token_id + 1).
+        clamp_positions: tokens beyond a ``"learned"`` table take its last row instead of raising. The
+            convolutions see relative positions only, so a model whose table came from a Transformer
+            (see ``scripts/distill_to_dynconv.py``) can read inputs longer than the Transformer could.
+        embedding_size: width of the token, position and token-type embeddings (default
+            ``hidden_size``); a different width is projected to ``hidden_size``, as ELECTRA does.
+        embedding_layer_norm: a layer norm on the summed embeddings, as BERT (before the dropout).
+        type_vocab_size: segment (token type) embeddings of the encoder, 0 for none.
+        default_token_type: the segment of every token when no ``token_type_ids`` are given (BERT: 0);
+            ``None`` adds no token-type embedding then.
+        normalize_before: pre-norm blocks (and a final layer norm) instead of post-norm.
+        scale_embedding: multiply token embeddings by sqrt(hidden_size), as fairseq.
+        layer_norm_eps: epsilon of the layer norms.
+        initializer_range: std of the normal initialisation of linear and embedding weights.
+        classifier_pooling: how sequence classification pools the tokens: ``"mean"`` over real
+            tokens (a convolution's first token only sees its neighbourhood) or ``"first"``.
+        classifier_dropout: dropout in the classification heads (default: ``hidden_dropout_prob``).
+        use_cache: return the decoder's cache (conv states and cross-attention keys/values).
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoConfig
+    >>> import dynconv_nlp  # registers "dynconv"
+    >>> config = AutoConfig.for_model("dynconv", vocab_size=8000, hidden_size=256, num_hidden_layers=4)
+    >>> config.kernel_size
+    [3, 7, 15, 31]
+    ```"""
+
+    model_type = "dynconv"
+    attribute_map = {"num_hidden_layers": "encoder_layers"}
+    keys_to_ignore_at_inference = ["cache"]
+
+    vocab_size: int = 30522
+    hidden_size: int = 512
+    encoder_layers: int = 6
+    decoder_layers: int = 6
+    intermediate_size: int = 2048
+    num_attention_heads: int = 8
+    kernel_size: int | list[int] | None = None
+    decoder_kernel_size: int | list[int] | None = None
+    kernel_type: str = "dynamic"
+    width_mode: str = "adaptive"
+    ramp: float | int = 1.0
+    width_init: float = 0.5
+    width_penalty_coef: float | int = 0.0
+    width_budget: float | int | list[float | int] | None = None
+    decoder_width_budget: float | int | list[float | int] | None = None
+    width_budget_warmup_steps: int | None = None
+    width_budget_step_size: float | int = 0.01
+    extent_activation: str | None = None
+    width_floor: float | int | None = None
+    attention_layers: list[int] | None = None
+    glu: bool = True
+    weight_dropout: float | int = 0.1
+    conv_backend: str = "auto"
+    conv_trim: bool | str = True
+    hidden_act: str = "relu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    activation_dropout: float | int = 0.0
+    position_embedding_type: str = "sinusoidal"
+    max_position_embeddings: int = 1024
+    position_offset: int = 0
+    clamp_positions: bool = False
+    embedding_size: int | None = None
+    embedding_layer_norm: bool = False
+    type_vocab_size: int = 2
+    default_token_type: int | None = None
+    normalize_before: bool = False
+    scale_embedding: bool = True
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    classifier_pooling: str = "mean"
+    classifier_dropout: float | int | None = None
+    use_cache: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+    decoder_start_token_id: int | None = None
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        # num_hidden_layers=... arrives here as an extra keyword; apply it before the per-layer lists.
+        if "num_hidden_layers" in kwargs:
+            self.encoder_layers = kwargs.pop("num_hidden_layers")
+        # One int means every layer; None means fairseq's schedule. Stored as lists, so a saved
+        # config says exactly what each layer has.
+        self.expand_per_layer()
+        if self.attention_layers is None:
+            self.attention_layers = []
+        if self.embedding_size is None:
+            self.embedding_size = self.hidden_size
+        if self.decoder_start_token_id is None:
+            self.decoder_start_token_id = self.bos_token_id
+        self.check_values()
+        super().__post_init__(**kwargs)
+
+    def expand_per_layer(self):
+        """One value of a per-layer setting becomes a list with one entry per layer."""
+        self.kernel_size = _per_layer("kernel_size", self.kernel_size, self.encoder_layers)
+        self.decoder_kernel_size = _per_layer("decoder_kernel_size", self.decoder_kernel_size, self.decoder_layers)
+        if self.width_budget is not None:
+            self.width_budget = _per_layer("width_budget", self.width_budget, self.encoder_layers)
+        if self.decoder_width_budget is not None:
+            self.decoder_width_budget = _per_layer("decoder_width_budget", self.decoder_width_budget, self.decoder_layers)
+
+    def update_from_string(self, update_str: str):
+        """``PreTrainedConfig.update_from_string`` (what ``--config_overrides`` calls) for every setting
+        of this config: values are read as JSON where they can be (numbers, lists, true/false/null),
+        else kept as strings, so ``kernel_size=[7,15],width_budget=0.25`` works; one value of a
+        per-layer setting is expanded, and the result is checked. A budget set here gets the same
+        extent activation, floor and warm-in as one given to the constructor."""
+        for item in re.split(r",(?=\s*\w+\s*=)", update_str):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep or not hasattr(self, name):
+                raise ValueError(f"{item!r} is not name=value with a setting of this config")
+            try:
+                setattr(self, name, json.loads(value))
+            except json.JSONDecodeError:
+                setattr(self, name, value.strip())
+        if self.attention_layers is None:
+            self.attention_layers = []
+        self.expand_per_layer()
+        self.check_values()
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether a width budget is set, on the encoder or the decoder."""
+        return self.width_budget is not None or self.decoder_width_budget is not None
+
+    @property
+    def resolved_extent_activation(self) -> str:
+        """The extent activation in use: the one named, else ``"clamp"`` with a budget, else ``"sigmoid"``."""
+        if self.extent_activation is not None:
+            return self.extent_activation
+        return "clamp" if self.budgeted else "sigmoid"
+
+    @property
+    def resolved_width_floor(self) -> float:
+        """The extent floor in use: the one named, else 0.01 with ``"clamp"``, else 0."""
+        if self.width_floor is not None:
+            return self.width_floor
+        return CLAMP_WIDTH_FLOOR if self.resolved_extent_activation == "clamp" else 0.0
+
+    def record_width_settings(self) -> None:
+        """Name the extent activation and floor in use (what a saved model's width projections were
+        trained with), so that a budget added when it is loaded again does not change them."""
+        if self.width_mode == "adaptive":
+            self.extent_activation, self.width_floor = self.resolved_extent_activation, self.resolved_width_floor
+
+    @property
+    def conv_layers(self) -> list[int]:
+        """The encoder layers that convolve (every layer not in ``attention_layers``), in order."""
+        return [i for i in range(self.encoder_layers) if i not in self.attention_layers]
+
+    def validate_architecture(self):
+        """Part of `@strict` validation, run again when the config is saved."""
+        self.check_values()
+
+    def check_values(self):
+        """Raise ``ValueError`` naming the first setting that is out of range."""
+        for name in ("vocab_size", "hidden_size", "encoder_layers", "intermediate_size", "num_attention_heads", "embedding_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.decoder_layers < 0:
+            raise ValueError(f"decoder_layers must be >= 0, got {self.decoder_layers}")
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"num_attention_heads = {self.num_attention_heads} must divide hidden_size = {self.hidden_size}"
+            )
+        for name, layers in (("kernel_size", self.encoder_layers), ("decoder_kernel_size", self.decoder_layers)):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, list) or len(sizes) != layers:
+                raise ValueError(f"{name} must list one kernel size per layer ({layers}), got {sizes}")
+            if any(k < 1 for k in sizes):
+                raise ValueError(f"every {name} must be >= 1, got {sizes}")
+        layers = self.attention_layers
+        if (not isinstance(layers, list) or not all(type(i) is int and 0 <= i < self.encoder_layers for i in layers)
+                or len(set(layers)) != len(layers)):
+            raise ValueError(f"attention_layers must list distinct encoder layer indices in [0, {self.encoder_layers}), "
+                             f"got {layers}")
+        for name, choices in (
+            ("kernel_type", KERNEL_TYPES),
+            ("width_mode", WIDTH_MODES),
+            ("position_embedding_type", POSITION_EMBEDDING_TYPES),
+            ("classifier_pooling", CLASSIFIER_POOLINGS),
+            ("hidden_act", ACTIVATIONS),
+            ("conv_backend", CONV_BACKENDS),
+            ("conv_trim", CONV_TRIMS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.extent_activation is not None and self.extent_activation not in EXTENT_ACTIVATIONS:
+            raise ValueError(f"extent_activation must be one of {EXTENT_ACTIVATIONS} or None, got {self.extent_activation!r}")
+        if not self.ramp >= 1:
+            raise ValueError(f"ramp must be >= 1, got {self.ramp}")
+        if not 0 < self.width_init < 1:
+            raise ValueError(f"width_init must be in (0, 1), got {self.width_init}")
+        if not self.width_penalty_coef >= 0:
+            raise ValueError(f"width_penalty_coef must be >= 0, got {self.width_penalty_coef}")
+        floor = self.resolved_width_floor
+        if not 0 <= floor < self.width_init:
+            raise ValueError(f"width_floor must be in [0, width_init = {self.width_init}), got {floor}")
+        for name, layers in (("width_budget", self.encoder_layers), ("decoder_width_budget", self.decoder_layers)):
+            budgets = getattr(self, name)
+            if budgets is None:
+                continue
+            if self.width_mode != "adaptive":
+                raise ValueError(f"{name} needs width_mode='adaptive' (a fixed width has nothing to budget)")
+            if isinstance(budgets, (int, float)):  # from_pretrained(..., width_budget=0.25) sets it as given
+                budgets = [budgets] * layers
+            if not isinstance(budgets, list) or len(budgets) != layers:
+                raise ValueError(f"{name} must be one value or one per layer ({layers}), got {budgets}")
+            if not all(floor < b <= 1 for b in budgets):
+                raise ValueError(f"every {name} must be in (width_floor = {floor}, 1], got {budgets}")
+        if self.budgeted and self.extent_activation == "sigmoid":
+            warnings.warn(
+                "width_budget with extent_activation='sigmoid': a sigmoid extent's zero absorbs (its gradient "
+                "vanishes), so the budget can collapse the widths for good; leave extent_activation unset (or "
+                "set it to 'clamp') unless the model was trained with sigmoid", stacklevel=2
+            )
+        warmup = self.width_budget_warmup_steps
+        if (warmup is not None and warmup < 0) or not self.width_budget_step_size > 0:
+            raise ValueError("width_budget_warmup_steps must be >= 0 and width_budget_step_size > 0, got "
+                             f"{warmup} and {self.width_budget_step_size}")
+        for name in ("weight_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "activation_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
+            raise ValueError(f"classifier_dropout must be in [0, 1) or None, got {self.classifier_dropout}")
+        if self.type_vocab_size < 0:
+            raise ValueError(f"type_vocab_size must be >= 0, got {self.type_vocab_size}")
+        if self.default_token_type is not None and not 0 <= self.default_token_type < max(self.type_vocab_size, 1):
+            raise ValueError(f"default_token_type must be None or in [0, type_vocab_size), got {self.default_token_type}")
+        if self.max_position_embeddings < 1:
+            raise ValueError(f"max_position_embeddings must be >= 1, got {self.max_position_embeddings}")
+        if not 0 <= self.position_offset < self.max_position_embeddings:
+            raise ValueError(f"position_offset must be in [0, max_position_embeddings), got {self.position_offset}")
+
+
+def _per_layer(name: str, value, num_layers: int) -> list:
+    if value is None:
+        return fairseq_kernel_sizes(num_layers)
+    if isinstance(value, (int, float)):
+        return [value] * num_layers
+    return list(value)
+
+
+__all__ = ["DynConvConfig"]
