@@ -94,6 +94,36 @@ class ClampInward(torch.autograd.Function):
         return grad.masked_fill(outward, 0.0)
 
 
+def _check_head_windows(windows, num_heads: int, kernel_size: int, causal: bool, width: str) -> list[list[int]] | None:
+    """``head_windows`` as H pairs of ints, checked against the layer's other settings."""
+    if windows is None:
+        return None
+    windows = [list(w) for w in windows]
+    if width != "fixed":
+        raise ValueError("head_windows needs width='fixed' (the windows replace learned extents)")
+    if len(windows) != num_heads or not all(len(w) == 2 and all(type(n) is int and n >= 0 for n in w) for w in windows):
+        raise ValueError(f"head_windows must be {num_heads} pairs [left, right] of taps >= 0, got {windows}")
+    if causal and any(right for _, right in windows):
+        raise ValueError(f"a causal layer's head_windows look left only (right = 0), got {windows}")
+    span = max(left for left, _ in windows) + max(right for _, right in windows) + 1
+    if span != kernel_size:
+        raise ValueError(f"kernel_size must be max left + max right + 1 = {span} for head_windows {windows}, got {kernel_size}")
+    return windows
+
+
+def _window_bias(windows: list[list[int]] | None, padding_l: int, kernel_size: int) -> torch.Tensor | None:
+    """[H, K]: 0 on each head's own taps, -inf beyond them; None when every head has every tap."""
+    if windows is None:
+        return None
+    cpu = torch.device("cpu")  # also while a model is built on the meta device
+    offsets = torch.arange(kernel_size, device=cpu) - padding_l  # tap j looks at t + offsets[j]
+    bounds = torch.tensor(windows, device=cpu)
+    inside = (offsets >= -bounds[:, :1]) & (offsets <= bounds[:, 1:])
+    if inside.all():
+        return None
+    return torch.zeros(inside.shape, device=cpu).masked_fill(~inside, float("-inf"))
+
+
 def extent_fraction(logits: torch.Tensor, activation: str, floor: float = 0.0) -> torch.Tensor:
     """Extents as a fraction of their maximum, in [floor, 1], from width-projection logits (any shape)."""
     if activation == "sigmoid":
@@ -165,6 +195,11 @@ class DynamicConv1d(nn.Module):
             not when decoding incrementally), so that one wide token keeps the taps of its own tile
             only; tiles that need as many taps are convolved together (see :meth:`convolve_by_tile`).
         backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
+        head_windows: fixed width only: each head's own window, ``[[left, right], ...]`` (H pairs of
+            taps; right = 0 when causal), as :func:`dynconv_nlp.freezing.freeze_widths` makes them
+            from an adaptive model's learned extents. ``kernel_size`` is then max left + max right + 1
+            and the window sits ``max left`` taps back (an asymmetric window); a head's taps outside
+            its own window are off (a constant -inf in its logits). ``None``: every head has all K taps.
     """
 
     def __init__(
@@ -185,6 +220,7 @@ class DynamicConv1d(nn.Module):
         bias: bool = True,
         trim: bool | str = True,
         backend: str = "auto",
+        head_windows: list[list[int]] | None = None,
     ):
         super().__init__()
         _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, width_init, weight_dropout)
@@ -197,6 +233,13 @@ class DynamicConv1d(nn.Module):
         self.hidden_size, self.num_heads, self.kernel_size = hidden_size, num_heads, kernel_size
         self.causal, self.kernel_type, self.width_mode = causal, kernel, width
         self.padding_l = kernel_size - 1 if causal else kernel_size // 2
+        self.head_windows = _check_head_windows(head_windows, num_heads, kernel_size, causal, width)
+        if self.head_windows is not None:
+            self.padding_l = max(left for left, _ in self.head_windows)
+        # The taps each head has off (-inf), [H, K]; None where every head has every tap. Made from
+        # head_windows on the CPU, not a buffer: checkpoints do not keep it, and transformers builds
+        # models on the meta device before loading. One copy per device it runs on.
+        self._window_bias = {"cpu": _window_bias(self.head_windows, self.padding_l, kernel_size)}
         self.ramp, self.weight_dropout, self.trim, self.backend = ramp, weight_dropout, trim, backend
         self.glu, self.width_init = glu, width_init
         self.extent_activation, self.width_floor = extent_activation, width_floor
@@ -213,6 +256,13 @@ class DynamicConv1d(nn.Module):
                 hidden_size, num_heads * (1 if causal else 2), width_init, extent_activation, width_floor
             )
         self.output_proj = nn.Linear(hidden_size, hidden_size, bias=bias)
+
+    def window_bias(self, device: torch.device) -> torch.Tensor:
+        """[H, K] on ``device``: 0 on each head's own taps, -inf beyond (``head_windows``)."""
+        key = str(device)
+        if key not in self._window_bias:
+            self._window_bias[key] = self._window_bias["cpu"].to(device)
+        return self._window_bias[key]
 
     @property
     def max_left(self) -> int:
@@ -236,6 +286,9 @@ class DynamicConv1d(nn.Module):
         B, T, _ = u.shape
         if self.width_mode == "fixed":
             full = u.new_ones(B, T, self.num_heads, dtype=_math_dtype(u))
+            if self.head_windows is not None:
+                windows = full.new_tensor(self.head_windows)  # [H, 2]
+                return full * windows[:, 0], full * windows[:, 1]
             return full * self.max_left, full * self.max_right
         sides = 1 if self.causal else 2
         logits = self.width_proj(u).to(_math_dtype(u))
@@ -283,6 +336,8 @@ class DynamicConv1d(nn.Module):
             logits = F.linear(u, proj_weight, proj_bias).to(_math_dtype(u)).view(B, T, H, len(tap_range))
         else:
             logits = self.kernel_weight[:, taps].to(_math_dtype(u)).expand(B, T, H, len(tap_range))
+        if self._window_bias["cpu"] is not None:
+            logits = logits + self.window_bias(logits.device)[:, taps].to(logits.dtype)
         if self.width_mode == "adaptive":
             mask = ramp_mask(left, right, K, self.padding_l, self.ramp, tap_range)
             # log(0) = -inf switches a tap off exactly; the clamp keeps log's gradient finite there.

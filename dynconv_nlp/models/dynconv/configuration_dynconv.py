@@ -72,6 +72,11 @@ class DynConvConfig(PreTrainedConfig):
             width absorbs (no gradient), so a budget can collapse it.
         width_floor: the smallest extent, as a share of its maximum. Default ``None``: 0.01 with
             ``"clamp"``, else 0 (:attr:`resolved_width_floor`).
+        head_windows: per encoder layer, ``None`` or each head's own window ``[[left, right], ...]``
+            in taps, for ``width_mode="fixed"``: a model made by ``freeze_widths`` from an adaptive
+            one (``dynconv_nlp.freezing``). That layer's ``kernel_size`` is max left + max right + 1.
+            Default ``None``: every head of every layer has all K taps.
+        decoder_head_windows: the same for the decoder layers (left only: right = 0).
         attention_layers: encoder layers (0-based indices) that keep standard multi-head
             self-attention (``scaled_dot_product_attention``, padding masked; ``num_attention_heads``
             heads, ``attention_probs_dropout_prob``) instead of a convolution: a hybrid encoder. Their
@@ -141,6 +146,8 @@ class DynConvConfig(PreTrainedConfig):
     extent_activation: str | None = None
     width_floor: float | int | None = None
     attention_layers: list[int] | None = None
+    head_windows: list[list[list[int]] | None] | None = None
+    decoder_head_windows: list[list[list[int]] | None] | None = None
     glu: bool = True
     weight_dropout: float | int = 0.1
     conv_backend: str = "auto"
@@ -305,6 +312,8 @@ class DynConvConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be one value or one per layer ({layers}), got {budgets}")
             if not all(floor < b <= 1 for b in budgets):
                 raise ValueError(f"every {name} must be in (width_floor = {floor}, 1], got {budgets}")
+        for name, sizes in (("head_windows", self.kernel_size), ("decoder_head_windows", self.decoder_kernel_size)):
+            _check_head_windows(name, getattr(self, name), sizes, self.num_attention_heads, self.width_mode)
         if self.budgeted and self.extent_activation == "sigmoid":
             warnings.warn(
                 "width_budget with extent_activation='sigmoid': a sigmoid extent's zero absorbs (its gradient "
@@ -328,6 +337,25 @@ class DynConvConfig(PreTrainedConfig):
             raise ValueError(f"max_position_embeddings must be >= 1, got {self.max_position_embeddings}")
         if not 0 <= self.position_offset < self.max_position_embeddings:
             raise ValueError(f"position_offset must be in [0, max_position_embeddings), got {self.position_offset}")
+
+
+def _check_head_windows(name: str, windows, kernel_sizes: list[int], num_heads: int, width_mode: str) -> None:
+    """Per layer None or ``num_heads`` pairs [left, right] that span that layer's kernel size."""
+    if windows is None:
+        return
+    if width_mode != "fixed":
+        raise ValueError(f"{name} needs width_mode='fixed' (the windows replace learned extents)")
+    if not isinstance(windows, list) or len(windows) != len(kernel_sizes):
+        raise ValueError(f"{name} must list one entry (None or per-head windows) per layer ({len(kernel_sizes)}), got {windows}")
+    for layer, (heads, size) in enumerate(zip(windows, kernel_sizes)):
+        if heads is None:
+            continue
+        if (not isinstance(heads, list) or len(heads) != num_heads
+                or not all(isinstance(w, list) and len(w) == 2 and all(type(n) is int and n >= 0 for n in w) for w in heads)):
+            raise ValueError(f"{name}[{layer}] must be {num_heads} pairs [left, right] of taps >= 0, got {heads}")
+        span = max(w[0] for w in heads) + max(w[1] for w in heads) + 1
+        if span != size:
+            raise ValueError(f"{name}[{layer}] spans {span} taps: that layer's kernel size must be {span}, got {size}")
 
 
 def _per_layer(name: str, value, num_layers: int) -> list:

@@ -405,6 +405,13 @@ class DynConvPreTrainedModel(PreTrainedModel):
         elif isinstance(module, WidthBudget):
             module.reset_buffers(init)
 
+    def freeze_widths(self, batches, quantile: float = 0.99):
+        """A fixed-width copy of this adaptive model, each head keeping the window that its learned
+        extents reach on ``batches`` at ``quantile`` (see :func:`dynconv_nlp.freezing.freeze_widths`)."""
+        from ...freezing import freeze_widths  # the freezing module builds models of these classes
+
+        return freeze_widths(self, batches, quantile)
+
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """``PreTrainedModel.save_pretrained``, plus the model's code and ``auto_map`` for ``trust_remote_code``."""
         if push_to_hub:
@@ -447,7 +454,8 @@ class DynConvEncoder(nn.Module):
         self.embeddings = DynConvEmbeddings(config, with_token_types=not config.is_encoder_decoder)
         self.layers = nn.ModuleList(
             _attention_layer(config) if i in config.attention_layers else DynConvEncoderLayer(
-                config.hidden_size, config.num_attention_heads, kernel_size, config.intermediate_size, **_conv_options(config)
+                config.hidden_size, config.num_attention_heads, kernel_size, config.intermediate_size,
+                head_windows=config.head_windows[i] if config.head_windows else None, **_conv_options(config)
             )
             for i, kernel_size in enumerate(config.kernel_size)
         )
@@ -803,9 +811,10 @@ class DynConvDecoder(nn.Module):
                 config.intermediate_size,
                 config.num_attention_heads,
                 attention_dropout=config.attention_probs_dropout_prob,
+                head_windows=config.decoder_head_windows[i] if config.decoder_head_windows else None,
                 **_conv_options(config),
             )
-            for kernel_size in config.decoder_kernel_size
+            for i, kernel_size in enumerate(config.decoder_kernel_size)
         )
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps) if config.normalize_before else None
 
@@ -1134,7 +1143,7 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
         logits = self.lm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
+            loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).reshape(-1))
         width_loss = self._width_loss(outputs)
         return DynConvSeq2SeqLMOutput(
             loss=loss + width_loss if loss is not None and width_loss is not None else loss,
