@@ -76,9 +76,8 @@ $(TEACHER)/config.json: | install
 
 # Distil the teacher into the adaptive and the fixed-width DynConv student (about an hour each on 2 cores).
 distill-offline: teacher
-	$(BIN)/python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml
-	$(BIN)/python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml --config_overrides width_mode=fixed \
-	  --output_dir outputs/distill_minilm_fixed
+	$(BIN)/python scripts/distill_to_dynconv.py configs/distill/minilm_offline.yaml --keep_attention_layers 2 5 \
+	  --max_train_steps 965 --output_dir outputs/distill_minilm_hybrid25
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
