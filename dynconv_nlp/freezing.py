@@ -92,13 +92,15 @@ def freeze_widths(model, batches: Iterable[Mapping[str, torch.Tensor]], quantile
     convs = {_place(name): (name, module) for name, module in model.named_modules() if isinstance(module, DynamicConv1d)}
     config = copy.deepcopy(model.config)
     windows = {place: windows_from_extents(*extents[place], convs[place][1], quantile) for place in extents}
+    # Each layer's widest reach to the left and to the right: its new kernel spans both.
+    reach = {place: (max(l for l, _ in heads), max(r for _, r in heads)) for place, heads in windows.items()}
     for stack, sizes_name, windows_name in (("encoder", "kernel_size", "head_windows"),
                                             ("decoder", "decoder_kernel_size", "decoder_head_windows")):
         sizes = list(getattr(config, sizes_name))
         per_layer = [windows.get((stack, i)) for i in range(len(sizes))]
-        for i, heads in enumerate(per_layer):
-            if heads is not None:
-                sizes[i] = max(l for l, _ in heads) + max(r for _, r in heads) + 1
+        for i in range(len(sizes)):
+            if (stack, i) in reach:
+                sizes[i] = sum(reach[stack, i]) + 1
         setattr(config, sizes_name, sizes)
         setattr(config, windows_name, per_layer if any(w is not None for w in per_layer) else None)
     config.width_mode, config.width_budget, config.decoder_width_budget = "fixed", None, None
@@ -109,10 +111,9 @@ def freeze_widths(model, batches: Iterable[Mapping[str, torch.Tensor]], quantile
     # Everything but the width projections and the budget's state; then each kernel cut to its window.
     state = {name: tensor for name, tensor in model.state_dict().items()
              if ".width_proj." not in name and not re.search(r"(^|\.)width_budget\.", name)}
-    for place, heads in windows.items():
+    for place, (left, right) in reach.items():
         name, conv = convs[place]
-        start = conv.padding_l - max(l for l, _ in heads)
-        stop = conv.padding_l + max(r for _, r in heads) + 1
+        start, stop = conv.padding_l - left, conv.padding_l + right + 1
         H, K = conv.num_heads, conv.kernel_size
         if conv.kernel_type == "dynamic":
             weight = state[f"{name}.kernel_proj.weight"]

@@ -15,9 +15,6 @@ EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 # The floor of "clamp" extents when none is given: the next tap stays partly on, so a collapsed
 # width still gets a gradient from the task (at 0, the ramp switches that tap off exactly).
 CLAMP_WIDTH_FLOOR = 0.01
-# The budget's warm-in when none is given, as a share of the run's optimizer steps (the width
-# study's): the training loop, which knows the run's length, sets it (WidthBudget.set_run_length).
-WIDTH_BUDGET_WARMUP_SHARE = 0.3
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
@@ -60,7 +57,7 @@ class DynConvConfig(PreTrainedConfig):
             Lagrange multiplier per layer enforces it (``dynconv_nlp.layers.WidthBudget``).
         decoder_width_budget: the same for the decoder layers.
         width_budget_warmup_steps: optimizer steps over which the budget falls from full width. Default
-            ``None``: ``WIDTH_BUDGET_WARMUP_SHARE`` (0.3) of the run's steps, set by the training loop;
+            ``None``: 30% of the run's steps (``dynconv_nlp.layers.width_budget.WARMUP_SHARE``), set by the training loop;
             0: the budget holds from the first step.
         width_budget_step_size: the multipliers' dual ascent step.
         extent_activation: how a width logit becomes an extent: ``"sigmoid"`` or ``"clamp"`` (no
