@@ -18,12 +18,20 @@ extents forced to a mean width (l + r) of K / 4, trimmed to the taps that are on
 layer convolving all K taps; and, with ``--width_model``, a trained DynConv model's forward on real
 text with and without trimming.
 
+The ``trim`` part measures where trimming pays at a large K (127): the layer with extents that vary
+per token (uniform around a mean width, and those a trained model learned, ``--trim_extents``)
+untrimmed, trimmed per call, per tile and per bucket of tokens, against the ideal: the same layer
+with only the mean's taps.
+
     python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu          # the README's tables and plot
     python scripts/benchmark_ops.py --seq_lens 512 --kernel_sizes 7 --parts ops
     python scripts/benchmark_ops.py --device cuda --output_dir benchmarks/ops_gpu   # triton, on a GPU
+    python scripts/benchmark_ops.py --parts trim --output_dir benchmarks/trim_cpu \
+        --trim_extents benchmarks/width/extents/negation_scope-budget-k127-10-seed1.json
 """
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -34,6 +42,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.layers import DynamicConv1d
 from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, triton_available
 from dynconv_nlp.ops.dispatch import select_backend
@@ -61,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--trim_seq_lens", type=int, nargs="+", default=[512, 2048], help="T of the trim part")
     parser.add_argument("--trim_mean_widths", type=float, nargs="+", default=[0.1, 0.25, 0.5],
                         help="mean width of the trim part's extents, as a share of K - 1")
+    parser.add_argument("--trim_extents", type=Path, nargs="*", default=[],
+                        help="extents a trained model learned (benchmark_width.py --export_extents): the trim part "
+                             "also runs each of its layers, with its number of heads")
     parser.add_argument("--width_model", type=Path, help="a trained DynConv checkpoint for the learned-width payoff")
     parser.add_argument("--width_data", type=Path, help="text for --width_model: one per line, or a TSV's first column")
     parser.add_argument("--width_batch_size", type=int, default=64)
@@ -81,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"unknown backends {sorted(unknown)}; choose from {sorted(BACKENDS)}")
     if (args.width_model is None) != (args.width_data is None):
         parser.error("--width_model and --width_data go together")
-    for path in (args.width_model, args.width_data):
+    for path in (args.width_model, args.width_data, *args.trim_extents):
         if path is not None and not path.exists():
             parser.error(f"{path} does not exist")
     return args
@@ -378,9 +390,58 @@ def learned_looking_extents(B, T, H, K, mean_width: float, causal: bool, generat
     return left * max_left, right * max_right
 
 
+# The trim part's modes: DynamicConv1d's trim setting for each.
+TRIM_PART_MODES = {"full": False, "call": True, "tile": "tile", "token": "token"}
+
+
+def learned_extents(path: Path, B: int, T: int, K: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's extents [B, T, H] (left, right) from a file of learned extents: its sentences one
+    after another (from the first again when they run out), as shares of the side's maximum taps at
+    kernel size K."""
+    record = json.loads(path.read_text())
+    max_left, max_right = (K - 1, 0) if record["causal"] else (K // 2, K - 1 - K // 2)
+    layers = []
+    for sentences in record["layers"]:
+        tokens = [token for sentence in sentences for token in sentence]  # each [H][2]
+        tokens = torch.tensor([tokens[i % len(tokens)] for i in range(B * T)]).view(B, T, -1, 2)
+        layers.append((tokens[..., 0] * max_left, tokens[..., 1] * max_right))
+    return layers
+
+
+def trim_row(layer: DynamicConv1d, x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, args, **labels) -> dict:
+    """The layer on x [B, T, C] with its extents forced to left, right [B, T, H]: each trim mode, and the
+    ideal, the same layer whose every token has the mean extents (so that it keeps the mean's taps),
+    trimmed per call; forward and forward+backward, all interleaved."""
+    K = layer.kernel_size
+    row = labels | dict(K=K, T=x.shape[1], B=x.shape[0], H=layer.num_heads,
+                        mean_width=((left + right).mean() / (K - 1)).item(),
+                        taps_kept=len(layer.active_taps(left, right)))
+    mean_left, mean_right = torch.full_like(left, left.mean().item()), torch.full_like(right, right.mean().item())
+    row["ideal_taps"] = len(layer.active_taps(mean_left, mean_right))
+    settings = {name: (trim, (left, right)) for name, trim in TRIM_PART_MODES.items()} | {"ideal": (True, (mean_left, mean_right))}
+
+    def call(name, backward):
+        layer.trim, extents = settings[name]
+        layer.extents = lambda u: extents  # forced, whatever the input
+        if backward:
+            layer(x).hidden_states.sum().backward()
+        else:
+            with torch.no_grad():
+                layer(x)
+        sync(args.device)
+
+    # Round after round, every mode once a round, so that the machine's load hits them alike.
+    calls = {f"{name}{key}": functools.partial(call, name, bool(key)) for name in settings for key in ("", "_forward_backward")}
+    row |= {f"{name}_ms": 1000 * seconds for name, seconds in interleaved_medians(calls, args.repeats).items()}
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
 def benchmark_trim(args) -> list[dict]:
-    """The layer at a large K with learned-looking extents: all K taps, trimmed per call (the taps some
-    token of the batch uses) and per tile of 32 tokens (``trim="tile"``), forward and forward+backward."""
+    """The layer at a large K with extents that vary per token and head: all K taps, trimmed per call (the
+    taps some token of the batch uses), per tile of 32 tokens (``trim="tile"``) and per bucket of
+    tokens (``trim="token"``), against the ideal (only the mean's taps), forward and forward+backward.
+    Extents: learned-looking (uniform around each mean width) and, per layer, each ``--trim_extents``."""
     K, C, H = args.trim_kernel_size, args.hidden_size, args.num_heads
     rows = []
     for T in args.trim_seq_lens:
@@ -390,37 +451,40 @@ def benchmark_trim(args) -> list[dict]:
         x = torch.randn(B, T, C, device=args.device)
         for mean_width in args.trim_mean_widths:
             left, right = learned_looking_extents(B, T, H, K, mean_width, args.causal, torch.Generator().manual_seed(1))
-            left, right = left.to(args.device), right.to(args.device)
-            layer.extents = lambda u, left=left, right=right: (left, right)  # forced, whatever the input
-            row = dict(K=K, T=T, B=B, mean_width=mean_width, taps_kept=len(layer.active_taps(left, right)))
-            for trim, name in ((False, "full"), (True, "call"), ("tile", "tile")):
-                layer.trim = trim
-                row[f"{name}_ms"], row[f"{name}_forward_backward_ms"] = layer_ms(layer, x, args)
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(trim_row(layer, x, left.to(args.device), right.to(args.device), args,
+                                 extents=f"uniform, mean {mean_width:g}"))
+        for path in args.trim_extents:
+            for index, (left, right) in enumerate(learned_extents(path, B, T, K)):
+                torch.manual_seed(0)
+                learned_layer = DynamicConv1d(C, left.shape[-1], K, causal=args.causal).to(args.device)
+                rows.append(trim_row(learned_layer, x, left.to(args.device), right.to(args.device), args,
+                                     extents=f"{path.stem}, layer {index}"))
     return rows
 
 
 def trim_table(rows: list[dict]) -> str:
+    modes = ("call", "tile", "token", "ideal")
     lines = [
-        "| K | T | B | mean width / (K − 1) | taps kept per call | fwd ms: all K, per call, per tile "
-        "| fwd speed-up: per call, per tile | fwd+bwd ms: all K, per call, per tile | fwd+bwd speed-up: per call, per tile |",
-        "|---:|---:|---:|---:|---:|---|---|---|---|",
+        "Speed-up over all K taps; share: the ideal's time over per-token's (the share of the ideal speed-up it gets).\n",
+        "| extents | K | T | B | H | mean width / (K − 1) | taps: per call, ideal | fwd ms: all K, per call, per tile, per token, ideal "
+        "| fwd+bwd ms: all K, per call, per tile, per token, ideal | fwd+bwd speed-up: per call, per tile, per token, ideal "
+        "| per token: fwd share, fwd+bwd share |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for r in rows:
-        speed = {key: (r[f"full{key}_ms"] / r[f"call{key}_ms"], r[f"full{key}_ms"] / r[f"tile{key}_ms"])
-                 for key in ("", "_forward_backward")}
+        times = {key: ", ".join(f"{r[f'{m}{key}_ms']:.0f}" for m in ("full", *modes)) for key in ("", "_forward_backward")}
+        speed = ", ".join(f"{r['full_forward_backward_ms'] / r[f'{m}_forward_backward_ms']:.2f}x" for m in modes)
         lines.append(
-            f"| {r['K']} | {r['T']} | {r['B']} | {r['mean_width']:.2f} | {r['taps_kept']} "
-            f"| {r['full_ms']:.0f}, {r['call_ms']:.0f}, {r['tile_ms']:.0f} | {speed[''][0]:.2f}x, {speed[''][1]:.2f}x "
-            f"| {r['full_forward_backward_ms']:.0f}, {r['call_forward_backward_ms']:.0f}, {r['tile_forward_backward_ms']:.0f} "
-            f"| {speed['_forward_backward'][0]:.2f}x, {speed['_forward_backward'][1]:.2f}x |"
+            f"| {r['extents']} | {r['K']} | {r['T']} | {r['B']} | {r['H']} | {r['mean_width']:.2f} "
+            f"| {r['taps_kept']}, {r['ideal_taps']} | {times['']} | {times['_forward_backward']} | {speed} "
+            f"| {r['ideal_ms'] / r['token_ms']:.2f}, {r['ideal_forward_backward_ms'] / r['token_forward_backward_ms']:.2f} |"
         )
-    at_quarter = [r for r in rows if r["mean_width"] == 0.25]
-    for r in at_quarter:
-        best = max(r["full_forward_backward_ms"] / r[f"{m}_forward_backward_ms"] for m in ("call", "tile"))
-        lines.append(f"\nTarget (issue 21), T = {r['T']}: layer forward+backward >= 2x faster than all K at a mean "
-                     f"width of 25%: {_yes(best >= 2)} ({best:.2f}x)")
+    learned = [r for r in rows if not r["extents"].startswith("uniform")]
+    if learned:
+        shares = [r["ideal_forward_backward_ms"] / r["token_forward_backward_ms"] for r in learned]
+        lines.append(f"\nTarget (issue 33): trim=\"token\" forward+backward at >= 80% of the ideal speed-up with learned "
+                     f"widths, every layer and T: {_yes(min(shares) >= 0.8)} (min {min(shares):.2f}, "
+                     f"median {statistics.median(shares):.2f})")
     return "\n".join(lines)
 
 

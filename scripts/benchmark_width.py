@@ -63,6 +63,7 @@ BUDGETS = {31: (1.0, 0.5, 0.25, 0.1), 127: (0.25, 0.1, 0.05)}
 WARMUP_SHARE = 0.3  # of the run's optimizer steps, over which budgets fall from full width
 # Every run is timed against its own architecture with all REFERENCE_K taps, untrained (reference_model).
 REFERENCE_K = 31
+EXTENT_SENTENCES = 32  # dev sentences whose learned extents --export_extents keeps
 TIME_LABEL = f"inference time / fixed K = {REFERENCE_K}'s"
 TIMING_LOCK = threading.Lock()
 COLLAPSED = 0.02  # a layer narrower than this share of K - 1 has collapsed (budgets here are 5% or more)
@@ -99,6 +100,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--decode_sentences", type=int, default=256, help="Multi30k test sources decoded for the timing")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (after one warm-up round)")
     parser.add_argument("--retime", action="store_true", help="time again every recorded run whose model is on disk")
+    parser.add_argument("--export_extents", action="store_true",
+                        help="no training: write the extents each trained model on disk learned on its first "
+                             f"{EXTENT_SENTENCES} dev sentences to <output_dir>/extents/ (benchmark_ops.py --trim_extents)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, help="threads of each run and its timing (default: cpu_count // jobs)")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
@@ -245,6 +249,39 @@ def execute_and_time(run: Run, args, threads: int) -> dict | None:
     return result
 
 
+@torch.inference_mode()
+def export_extents(args, run: Run) -> Path | None:
+    """The extents a finished run's model learned on its first :data:`EXTENT_SENTENCES` dev sentences
+    (encoder layers; for Multi30k the test sources), as each side's share of its maximum taps, written to
+    ``<output_dir>/extents/<task>-<setting>-seed<seed>.json``: sentences of tokens of H [left, right]
+    pairs, per layer. None when the model is not on disk."""
+    folder = run_dir(args, run.task, run.model, run.seed)
+    if not (folder / "config.json").exists():
+        return None
+    model = auto_model(run.task == "multi30k").from_pretrained(folder).eval()
+    if run.task == "multi30k":
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
+            texts = [line.strip() for _, line in zip(range(EXTENT_SENTENCES), handle)]
+        batches = [tokenizer(texts, padding=True, return_tensors="pt")]
+    else:
+        batches = dev_batches(folder, args.glue_dir, run.task)[:1]
+        batches = [{k: v[:EXTENT_SENTENCES] for k, v in batches[0].items() if k in ("input_ids", "attention_mask")}]
+    extents, _ = collect_extents(model, batches)  # per layer [N, H, 2], the sentences' real tokens in order
+    lengths = batches[0]["attention_mask"].sum(1).tolist()
+    layers = []
+    for layer_extents, kernel_size in zip(extents, conv_kernel_sizes(model.config)):
+        maxima = torch.tensor([kernel_size // 2, kernel_size - 1 - kernel_size // 2]).clamp_min(1)
+        shares = (layer_extents / maxima).round(decimals=3)
+        layers.append([sentence.tolist() for sentence in shares.split(lengths)])
+    record = dict(run=run.name, kernel_sizes=conv_kernel_sizes(model.config), causal=False,
+                  num_heads=model.config.num_attention_heads, sentences=len(lengths), layers=layers)
+    path = args.output_dir / "extents" / f"{run.task}-{run.model}-seed{run.seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    return path
+
+
 def pareto_lines(rows: list[dict]) -> list[str]:
     """Adaptive settings above the fixed-width front: better than every fixed model as fast or faster."""
     fixed = [r for r in rows if r["setting"].startswith("fixed")]
@@ -339,6 +376,10 @@ def main(argv=None) -> int:
     config_dir = args.output_dir / "configs"
     config_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(args, config_dir)
+    if args.export_extents:
+        written = [path for run in runs if run.model.startswith("budget") and (path := export_extents(args, run))]
+        print("\n".join(map(str, written)) or "no trained budget model on disk: nothing written")
+        return 0
     threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
     failed = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

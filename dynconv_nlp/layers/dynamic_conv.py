@@ -27,11 +27,15 @@ from torch import nn
 
 from ..ops.band import band_tile_outputs
 from ..ops.dispatch import dynamic_conv1d
+from ..ops.gathered import gathered_conv
 
 KERNEL_MODES = ("dynamic", "light")
-TRIM_MODES = (False, True, "tile")
+TRIM_MODES = (False, True, "tile", "token")
 # Tokens per tile of trim="tile": each tile gets the taps its own tokens use.
 TRIM_TILE = 32
+# trim="token": the share of a call's real tokens whose taps on each side every token gets at once
+# (one matmul, one call of the op); the wider tokens' further taps are generated and applied alone.
+TRIM_TOKEN_CORE = 0.95
 WIDTH_MODES = ("adaptive", "fixed")
 EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 
@@ -68,7 +72,7 @@ def ramp_mask(
 
     The centre tap is always 1; a tap at distance d is on (mask > 0) exactly where d < extent + ramp.
     """
-    tap_range = tap_range or range(kernel_size)
+    tap_range = range(kernel_size) if tap_range is None else tap_range
     offsets = torch.arange(tap_range.start, tap_range.stop, device=left.device, dtype=left.dtype) - padding_l
     # (extent + ramp) - d, as active_taps rounds it; the sums over [..., K] cost one pass fewer
     # when made on the extents [...], and dividing by a ramp of 1 is skipped (it changes nothing).
@@ -194,6 +198,11 @@ class DynamicConv1d(nn.Module):
             ``"tile"``: the same per tile of :data:`TRIM_TILE` tokens of a sequence (adaptive width,
             not when decoding incrementally), so that one wide token keeps the taps of its own tile
             only; tiles that need as many taps are convolved together (see :meth:`convolve_by_tile`).
+            ``"token"``: every token gets the taps that most tokens need (the core), generated and
+            convolved at once, and only the few wider tokens get theirs beyond it, on their own
+            (adaptive width, not when decoding incrementally; see :meth:`convolve_by_token`): for
+            the extents models learn, a few wide tokens among many narrow ones, where per-call
+            trimming keeps for every token what the widest needs.
         backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
         head_windows: fixed width only: each head's own window, ``[[left, right], ...]`` (H pairs of
             taps; right = 0 when causal), as :func:`dynconv_nlp.freezing.freeze_widths` makes them
@@ -324,9 +333,17 @@ class DynamicConv1d(nn.Module):
         ``tap_range`` (default all K) selects the taps to compute; taps outside it must be off for
         every token (see :meth:`active_taps`), so that the softmax is unchanged.
         """
+        return self.normalise(self.tap_logits(u, left, right, tap_range))
+
+    def normalise(self, logits: torch.Tensor) -> torch.Tensor:
+        """Taps from their logits [..., K']: softmax over the taps, then DropConnect."""
+        return F.dropout(torch.softmax(logits, dim=-1), self.weight_dropout, self.training)
+
+    def tap_logits(self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor, tap_range: range | None = None) -> torch.Tensor:
+        """The logits [B, T, H, K'] of :meth:`taps`, -inf where a tap is off."""
         B, T, _ = u.shape
         H, K = self.num_heads, self.kernel_size
-        tap_range = tap_range or range(K)
+        tap_range = range(K) if tap_range is None else tap_range
         taps = slice(tap_range.start, tap_range.stop)
         if self.kernel_type == "dynamic":
             # Generate only the kept taps: trimming saves their share of this projection too.
@@ -342,8 +359,7 @@ class DynamicConv1d(nn.Module):
             mask = ramp_mask(left, right, K, self.padding_l, self.ramp, tap_range)
             # log(0) = -inf switches a tap off exactly; the clamp keeps log's gradient finite there.
             logits = torch.where(mask > 0, logits + torch.log(mask.clamp_min(1e-30)), float("-inf"))
-        weight = torch.softmax(logits, dim=-1)
-        return F.dropout(weight, self.weight_dropout, self.training)
+        return logits
 
     def forward(
         self,
@@ -380,9 +396,10 @@ class DynamicConv1d(nn.Module):
             u = u.masked_fill(~attention_mask.bool().unsqueeze(-1), 0.0)
 
         left, right = self.extents(u)
-        if self.trim == "tile" and self.width_mode == "adaptive" and not incremental and _can_trim(u):
+        by = {"tile": self.convolve_by_tile, "token": self.convolve_by_token}.get(self.trim)
+        if by is not None and self.width_mode == "adaptive" and not incremental and _can_trim(u):
             return DynamicConvOutput(
-                hidden_states=self.output_proj(self.convolve_by_tile(u, left, right, attention_mask)),
+                hidden_states=self.output_proj(by(u, left, right, attention_mask)),
                 left_extent=left,
                 right_extent=right,
                 width_penalty=self._width_penalty(left, right, attention_mask),
@@ -437,6 +454,64 @@ class DynamicConv1d(nn.Module):
         windows = context.unfold(1, width, 1)  # [B, T, C, K'], a view: window t holds token t's taps
         windows = windows.reshape(B, T, H, -1, width).to(weight.dtype)  # R = C // H channels share a head
         return torch.einsum("bthrk,bthk->bthr", windows, weight).reshape(B, T, -1)
+
+    def token_reach(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None):
+        """Taps each token needs to its left and right, [B, T] each (int64): the farthest tap any of its
+        heads has on (as :meth:`active_taps`); 0 for padding."""
+        if attention_mask is not None:
+            padding = ~attention_mask.bool().unsqueeze(-1)
+            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
+        reach = (torch.ceil(torch.stack([left.amax(-1), right.amax(-1)]) + self.ramp) - 1).clamp_min(0)  # [2, B, T]
+        reach = torch.minimum(reach, reach.new_tensor([self.max_left, self.max_right]).view(2, 1, 1)).long()
+        return reach[0], reach[1]
+
+    def convolve_by_token(
+        self, u: torch.Tensor, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The convolution of conv inputs u [B, T, C] with each token's kernel generated and applied only
+        for the taps it needs: y [B, T, C] as the untrimmed layer's.
+
+        The core, the taps that :data:`TRIM_TOKEN_CORE` of the real tokens need on each side
+        (:meth:`token_reach`), is generated for every token in one matmul and applied in one call of
+        the op. The wide tokens, those that need more, get their taps beyond the core generated on
+        their own (up to the widest token's), normalised with their core, and applied to their
+        gathered windows. Reads the core and the wide tokens back to the host.
+        """
+        B, T, C = u.shape
+        H, P = self.num_heads, self.padding_l
+        reach_left, reach_right = self.token_reach(left, right, attention_mask)
+        real = reach_left.new_ones(B, T, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        reach = torch.stack([reach_left[real], reach_right[real]]).float()  # [2, real tokens]
+        if reach.shape[1] == 0:
+            reach = reach.new_zeros(2, 1)
+        core_left, core_right, widest_left, widest_right = (
+            int(n) for n in torch.cat([reach.quantile(TRIM_TOKEN_CORE, dim=1, interpolation="higher"), reach.amax(1)]).tolist()
+        )
+        logits = self.tap_logits(u, left, right, range(P - core_left, P + core_right + 1)).reshape(B * T, H, -1)
+        weight = self.normalise(logits)
+        wide = ((reach_left > core_left) | (reach_right > core_right)).flatten().nonzero().squeeze(1)
+        if len(wide):
+            # The wide tokens' taps beyond the core, normalised together with their core taps.
+            u_wide, left_wide, right_wide = (t.reshape(1, B * T, -1)[:, wide] for t in (u, left, right))
+            before = self.tap_logits(u_wide, left_wide, right_wide, range(P - widest_left, P - core_left))[0]
+            after = self.tap_logits(u_wide, left_wide, right_wide, range(P + core_right + 1, P + widest_right + 1))[0]
+            joint = self.normalise(torch.cat([before, logits[wide], after], dim=-1))
+            n_before, n_core = before.shape[-1], logits.shape[-1]
+            weight = weight.index_put((wide,), joint[..., n_before : n_before + n_core])
+            outer = torch.cat([joint[..., :n_before], joint[..., n_before + n_core :]], dim=-1)  # [n, H, k]
+        weight = weight.view(B, T, H, -1).to(u.dtype)
+        y = dynamic_conv1d(u, weight, core_left, backend=self.backend, zero_taps_inactive=True).reshape(B * T, C)
+        if len(wide):
+            # Their taps beyond the core, each wide token's own (within its reach and the sequence) as
+            # a list: no token is given a tap it does not use.
+            offsets = torch.tensor([*range(-widest_left, -core_left), *range(core_right + 1, widest_right + 1)], device=u.device)
+            positions = (wide % T).unsqueeze(1) + offsets  # [n, k]
+            own = torch.where(offsets < 0, -offsets <= reach_left.flatten()[wide].unsqueeze(1), offsets <= reach_right.flatten()[wide].unsqueeze(1))
+            token, tap = (own & (positions >= 0) & (positions < T)).nonzero(as_tuple=True)
+            rows = wide[token] - wide[token] % T + positions[token, tap]
+            outer = gathered_conv(u.reshape(B * T, C), rows, token, outer[token, :, tap], len(wide))
+            y = y.index_add(0, wide, outer.to(y.dtype))
+        return y.view(B, T, C)
 
     def tile_reach(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None, tile: int):
         """Taps each tile of ``tile`` tokens needs to its left and right, [B, n_tiles] each (host ints, as

@@ -57,7 +57,7 @@ def test_saved_config_loads_back(tmp_path):
         (dict(num_hidden_layers=0), r"encoder_layers must be >= 1, got 0"),
         (dict(max_position_embeddings=0), r"max_position_embeddings must be >= 1, got 0"),
         (dict(extent_activation="tanh"), r"extent_activation must be one of .*, got 'tanh'"),
-        (dict(conv_trim="tiles"), r"conv_trim must be one of \(True, False, 'tile'\), got 'tiles'"),
+        (dict(conv_trim="tiles"), r"conv_trim must be one of \(True, False, 'tile', 'token'\), got 'tiles'"),
         (dict(width_init=0.3, width_floor=0.3), r"width_floor must be in \[0, width_init = 0.3\), got 0.3"),
         (dict(width_mode="fixed", width_budget=0.5), r"width_budget needs width_mode='adaptive'"),
         (dict(encoder_layers=2, width_budget=[0.5]), r"width_budget must be one value or one per layer \(2\)"),

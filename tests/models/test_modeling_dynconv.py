@@ -299,7 +299,7 @@ def test_every_seq2seq_parameter_gets_a_gradient():
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
 
 
-@pytest.mark.parametrize("trim", [True, "tile"])
+@pytest.mark.parametrize("trim", [True, "tile", "token"])
 def test_conv_trim_reaches_every_layer_and_changes_no_output(trim):
     lengths = [70, 33, 5]  # several tiles of 32 tokens, padded
     ids, mask = random_ids(3, 70), _mask(lengths, length=70)

@@ -29,16 +29,36 @@ def test_benchmark_times_every_cpu_backend_and_attention_and_writes_results(load
     assert {(r["K"], r["extents"]) for r in payoff} == {(k, e) for k in (5, 9) for e in ("uniform", "varied")}
     assert all(r["trimmed_ms"] > 0 and r["full_forward_backward_ms"] > 0 and r["op_trimmed_ms"] > 0 for r in payoff)
     assert [r["taps_kept"] for r in payoff if r["extents"] == "uniform"] == [3, 5]
-    # The trim part: all K, per call and per tile, at each mean width.
+    # The trim part: all K, per call, per tile, per token and the ideal, at each mean width.
     trim = results["trim"]
-    assert [(r["K"], r["T"], r["mean_width"]) for r in trim] == [(31, 32, m) for m in (0.1, 0.25, 0.5)]
-    assert all(r[f"{m}{k}_ms"] > 0 for r in trim for m in ("full", "call", "tile") for k in ("", "_forward_backward"))
+    assert [(r["K"], r["T"], r["extents"]) for r in trim] == [(31, 32, f"uniform, mean {m:g}") for m in (0.1, 0.25, 0.5)]
+    modes = ("full", "call", "tile", "token", "ideal")
+    assert all(r[f"{m}{k}_ms"] > 0 for r in trim for m in modes for k in ("", "_forward_backward"))
     assert trim[0]["taps_kept"] < 31  # at most 2 x 10% of each side on: most taps trimmed
+    assert all(r["ideal_taps"] < r["taps_kept"] for r in trim)  # the mean's taps, fewer than the widest token's
     report = (tmp_path / "results.md").read_text()
-    assert "layer forward+backward >= 2x faster than all K at a mean width of 25%" in report
+    assert "| per token: fwd share, fwd+bwd share |" in report and "Target (issue 33)" not in report  # no learned widths
     assert "| 5 | 32 | 2 | compiled |" in report and "| 5 | 32 | 2 | sdpa |" in report
     assert "auto at K = 31 picks" in report
     assert (tmp_path / "results.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_trim_part_runs_each_layer_of_learned_extents_with_its_heads(load_script, tmp_path):
+    bench = load_script("benchmark_ops")
+    narrow, wide = [[0.1, 0.05], [0.0, 0.2]], [[0.9, 1.0], [0.3, 0.1]]  # 2 heads: [left, right] shares
+    record = dict(run="width-test", kernel_sizes=[31, 31], causal=False, num_heads=2, sentences=2,
+                  layers=[[[narrow, narrow, wide], [narrow]], [[wide], [narrow, narrow]]])
+    path = tmp_path / "test-extents.json"
+    path.write_text(json.dumps(record))
+    (left, right), _ = bench.learned_extents(path, 2, 4, 31)
+    assert left.shape == (2, 4, 2)  # B, T, heads: the sentences one after another, again from the first
+    assert left[0, :, 0].tolist() == pytest.approx([1.5, 1.5, 13.5, 1.5]) and right[1, 0, 0].item() == pytest.approx(0.75)
+    argv = TINY + ["--parts", "trim", "--trim_mean_widths", "0.25", "--trim_extents", str(path), "--output_dir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["trim"]
+    assert [(r["extents"], r["H"]) for r in rows] == [("uniform, mean 0.25", 2), ("test-extents, layer 0", 2),
+                                                     ("test-extents, layer 1", 2)]
+    assert "Target (issue 33): trim=\"token\" forward+backward at >= 80% of the ideal speed-up" in (tmp_path / "results.md").read_text()
 
 
 def test_memory_peaks_rank_unfold_above_shift(load_script):

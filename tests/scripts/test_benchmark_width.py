@@ -85,6 +85,13 @@ def test_a_tiny_study_trains_times_and_writes_its_tables(bench, tmp_path):
     again = json.loads((out / "runs" / "width-negation_scope-budget-k31-25-seed1.json").read_text())
     assert again["timing"] != run["timing"] and {k: v for k, v in again.items() if k != "timing"} == {
         k: v for k, v in run.items() if k != "timing"}
+    # The learned extents, for benchmark_ops.py --trim_extents: shares of each side's maximum, per layer.
+    assert bench.main([*argv, "--export_extents"]) == 0
+    extents = json.loads((out / "extents" / "negation_scope-budget-k31-25-seed1.json").read_text())
+    assert extents["kernel_sizes"] == [31] * 4 and extents["num_heads"] == 4 and len(extents["layers"]) == 4
+    assert 0 < extents["sentences"] <= bench.EXTENT_SENTENCES == 32 and len(extents["layers"][0]) == extents["sentences"]
+    tokens = [token for layer in extents["layers"] for sentence in layer for token in sentence]
+    assert all(len(token) == 4 and all(0 <= share <= 1 for pair in token for share in pair) for token in tokens)
 
 
 def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):

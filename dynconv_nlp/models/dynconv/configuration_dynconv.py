@@ -18,7 +18,7 @@ CLAMP_WIDTH_FLOOR = 0.01
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu")
 # The layer's own value is checked by dynconv_nlp.ops when it runs; these are the ones it knows.
 CONV_BACKENDS = ("auto", "naive", "unfold", "shift", "band", "compiled", "triton")
-CONV_TRIMS = (True, False, "tile")
+CONV_TRIMS = (True, False, "tile", "token")
 
 
 def fairseq_kernel_sizes(num_layers: int) -> list[int]:
@@ -82,7 +82,8 @@ class DynConvConfig(PreTrainedConfig):
         weight_dropout: DropConnect probability on the normalised taps.
         conv_backend: the op backend (``dynconv_nlp.ops.BACKENDS``, or ``"auto"``).
         conv_trim: on the CPU, skip the taps no token uses: per call (``True``), per tile of 32 tokens
-            (``"tile"``) or never (``False``); the outputs are the same (``DynamicConv1d``'s ``trim``).
+            (``"tile"``), per bucket of tokens with the same reach (``"token"``) or never (``False``); the
+            outputs are the same (``DynamicConv1d``'s ``trim``).
         hidden_act: activation of the feed-forward layers (``"gelu_new"``: GELU's tanh approximation).
         hidden_dropout_prob: dropout on the output of every sub-layer and on the embeddings.
         attention_probs_dropout_prob: dropout on the attention probabilities (cross-attention and
