@@ -26,6 +26,13 @@ unfinished ones resume from their last epoch.
 
     python scripts/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
     python scripts/benchmark_width.py --tasks multi30k --seeds 1
+    python scripts/benchmark_width.py --tasks negation_scope --settings budget-k31-25 budget-k127-10 --freeze
+    python scripts/benchmark_width.py --tasks negation_scope --settings budget-k127-10 --seeds 1 --export_extents
+
+``--freeze`` (issue 33) freezes each trained budget model on disk to fixed per-head windows
+(``freeze_widths``, the 0.99 quantile of its extents on training text), scores it on dev and times it
+beside its adaptive parent and fixed models in one process; ``--export_extents`` keeps a sample of the
+extents a model learned, for ``benchmark_ops.py --trim_extents``.
 """
 
 import argparse
@@ -44,7 +51,8 @@ import yaml
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, mean_width_fractions
+from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, encode_batches, mean_width_fractions
+from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.benchmarking import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.errors import UsageError
@@ -63,12 +71,20 @@ BUDGETS = {31: (1.0, 0.5, 0.25, 0.1), 127: (0.25, 0.1, 0.05)}
 WARMUP_SHARE = 0.3  # of the run's optimizer steps, over which budgets fall from full width
 # Every run is timed against its own architecture with all REFERENCE_K taps, untrained (reference_model).
 REFERENCE_K = 31
+# Train adaptive, deploy fixed (--freeze): windows at this quantile of the extents learned on the first
+# FREEZE_SENTENCES training sentences (never dev), chosen before any frozen model was scored.
+FREEZE_QUANTILE = 0.99
+FREEZE_SENTENCES = 2000
 EXTENT_SENTENCES = 32  # dev sentences whose learned extents --export_extents keeps
 TIME_LABEL = f"inference time / fixed K = {REFERENCE_K}'s"
 TIMING_LOCK = threading.Lock()
 COLLAPSED = 0.02  # a layer narrower than this share of K - 1 has collapsed (budgets here are 5% or more)
 # Targets stated in the issue before the runs.
 TARGET_BLEU_GAP = 0.3  # budget 25% (K = 31) against unconstrained adaptive (budget 100%), Multi30k
+# Issue 33, stated before any model was frozen: the frozen model loses at most this many points against its
+# adaptive parent, and takes at most this share of the time of the fixed model with the same taps.
+TARGET_FROZEN_GAP = 0.3
+TARGET_FROZEN_SLOWER = 1.05
 
 
 def setting_names() -> list[str]:
@@ -103,6 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--export_extents", action="store_true",
                         help="no training: write the extents each trained model on disk learned on its first "
                              f"{EXTENT_SENTENCES} dev sentences to <output_dir>/extents/ (benchmark_ops.py --trim_extents)")
+    parser.add_argument("--freeze", action="store_true",
+                        help="no training: freeze each trained budget model on disk (negation_scope) to fixed per-head "
+                             "windows, score it on dev and time it beside its adaptive parent and fixed twins")
+    parser.add_argument("--max_dev_samples", type=int, help="--freeze: score and time on this many dev sentences (default all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, help="threads of each run and its timing (default: cpu_count // jobs)")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
@@ -282,6 +302,66 @@ def export_extents(args, run: Run) -> Path | None:
     return path
 
 
+def fixed_twin(model, kernel_sizes: list[int]):
+    """The model's architecture with fixed width and the given kernel size per layer, untrained."""
+    settings = model.config.to_dict()
+    settings.update(kernel_size=list(kernel_sizes), width_mode="fixed", width_budget=None, head_windows=None,
+                    extent_activation=None, width_floor=None)
+    torch.manual_seed(0)
+    return auto_model(False).from_config(type(model.config).from_dict(settings)).eval()
+
+
+@torch.inference_mode()
+def dev_accuracy(model, batches: list[dict], labels: list[int]) -> float:
+    predictions = torch.cat([model(**batch).logits.argmax(-1) for batch in batches])
+    return (predictions == torch.tensor(labels)).float().mean().item()
+
+
+def freeze_run(args, run: Run, threads: int) -> dict | None:
+    """A finished negation_scope budget run frozen (:data:`FREEZE_QUANTILE` of the extents on the first
+    :data:`FREEZE_SENTENCES` training sentences): the parent's and the frozen model's dev accuracy, and
+    the inference time of the parent, the frozen model, a fixed model with the frozen one's kernel sizes
+    (the same taps) and every fixed K of the study, interleaved in one process, each over
+    :func:`reference_model`'s (so that they compare with the study's fixed runs). None when the model
+    is not on disk. Written to ``<output_dir>/frozen/<run>.json``."""
+    folder = run_dir(args, run.task, run.model, run.seed)
+    if not (folder / "config.json").exists():
+        return None
+    parent = auto_model(False).from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    data = load_classification_data(run.task, str(args.glue_dir))
+    max_length = yaml.safe_load((ROOT / f"configs/glue/{run.task}.yaml").read_text())["max_length"]
+    train = data.splits["train"][: FREEZE_SENTENCES]
+    frozen = parent.freeze_widths(encode_batches(tokenizer, [train[c] for c in data.text_columns], max_length),
+                                  FREEZE_QUANTILE).eval()
+    batches = dev_batches(folder, args.glue_dir, run.task)
+    labels = data.splits[data.eval_splits[0]]["label"]
+    if args.max_dev_samples is not None:  # whole batches of 64 (dev_batches')
+        batches = batches[: -(-args.max_dev_samples // 64)]
+        labels = labels[: sum(len(b["input_ids"]) for b in batches)]
+    models = {"adaptive": parent, "frozen": frozen, "same_taps": fixed_twin(parent, frozen.config.kernel_size),
+              "reference": reference_model(folder, False)}
+    models |= {f"fixed-k{k}": fixed_twin(parent, [k] * len(parent.config.kernel_size)) for k in FIXED}
+
+    def infer(name):
+        with torch.inference_mode():
+            for batch in batches:
+                models[name](**batch)
+
+    with TIMING_LOCK:
+        torch.set_num_threads(threads)
+        seconds = interleaved_medians({name: functools.partial(infer, name) for name in models}, args.repeats)
+    record = dict(run=run.name, quantile=FREEZE_QUANTILE, sentences=FREEZE_SENTENCES, threads=threads, repeats=args.repeats,
+                  adaptive_accuracy=round(dev_accuracy(parent, batches, labels), 4),
+                  frozen_accuracy=round(dev_accuracy(frozen, batches, labels), 4),
+                  frozen_kernel_sizes=list(frozen.config.kernel_size), head_windows=frozen.config.head_windows,
+                  time_ratio={name: round(seconds[name] / seconds["reference"], 4) for name in models if name != "reference"})
+    path = args.output_dir / "frozen" / f"{run.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def pareto_lines(rows: list[dict]) -> list[str]:
     """Adaptive settings above the fixed-width front: better than every fixed model as fast or faster."""
     fixed = [r for r in rows if r["setting"].startswith("fixed")]
@@ -342,9 +422,51 @@ def write_tables(args) -> str:
             plot(task, rows, args.output_dir / f"{task}.png", metric)
     if targets:
         sections.append("Targets (issue 21):\n\n" + "\n".join(targets))
+    sections += frozen_sections(args, recorded)
     text = "\n\n".join(sections)
     (args.output_dir / "results.md").write_text(text + "\n")
     return text
+
+
+def frozen_sections(args, recorded: list[dict]) -> list[str]:
+    """The table of ``--freeze`` and its targets (issue 33), from the records in ``<output_dir>/frozen/``."""
+    frozen = [json.loads(p.read_text()) for p in sorted((args.output_dir / "frozen").glob("width-*.json"))]
+    if not frozen:
+        return []
+    lines = [f"Train adaptive, deploy fixed (negation_scope, `--freeze`): each budget model frozen to per-head windows at "
+             f"the {FREEZE_QUANTILE} quantile of its extents on the first {FREEZE_SENTENCES} training sentences; dev "
+             f"accuracy x 100 of the adaptive parent and the frozen model, and {TIME_LABEL} of the parent, the frozen model "
+             "and a fixed model with the frozen one's kernel sizes (the same taps), timed in one process, interleaved:", "",
+             "| run | adaptive | frozen | change | frozen kernel sizes | time: adaptive | frozen | same taps | frozen / same taps |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for r in frozen:
+        t = r["time_ratio"]
+        lines.append(f"| {r['run']} | {100 * r['adaptive_accuracy']:.1f} | {100 * r['frozen_accuracy']:.1f} | "
+                     f"{100 * (r['frozen_accuracy'] - r['adaptive_accuracy']):+.1f} | {r['frozen_kernel_sizes']} | "
+                     f"{t['adaptive']:.3f} | {t['frozen']:.3f} | {t['same_taps']:.3f} | {t['frozen'] / t['same_taps']:.2f} |")
+    fixed_scores = {r["model"]: [] for r in recorded if r["task"] == "negation_scope" and r["model"].startswith("fixed")}
+    for r in recorded:
+        if r["model"] in fixed_scores and r["task"] == "negation_scope":
+            fixed_scores[r["model"]].append(100 * r["score"])
+    targets = []
+    for setting in sorted({r["run"].split("-seed")[0].removeprefix("width-negation_scope-") for r in frozen}):
+        runs = [r for r in frozen if r["run"].startswith(f"width-negation_scope-{setting}-seed")]
+        score = statistics.mean(100 * r["frozen_accuracy"] for r in runs)
+        drop = statistics.mean(100 * (r["adaptive_accuracy"] - r["frozen_accuracy"]) for r in runs)
+        speed = statistics.median(r["time_ratio"]["frozen"] / r["time_ratio"]["same_taps"] for r in runs)
+        time = statistics.median(r["time_ratio"]["frozen"] for r in runs)
+        beaten = [f"{name} {statistics.mean(scores):.2f}" for name, scores in sorted(fixed_scores.items()) if scores
+                  and statistics.mean(scores) > score
+                  and statistics.median(r["time_ratio"][name] for r in runs) <= time]
+        targets += [
+            f"- {setting} frozen ({len(runs)} seeds): within {TARGET_FROZEN_GAP} points of its adaptive parent: "
+            f"{'met' if drop <= TARGET_FROZEN_GAP else 'NOT met'} ({drop:+.2f} points lost, mean over seeds)",
+            f"- {setting} frozen: as fast as the fixed model with the same taps (at most {TARGET_FROZEN_SLOWER:.2f}x its "
+            f"time): {'met' if speed <= TARGET_FROZEN_SLOWER else 'NOT met'} ({speed:.2f}x, median over seeds)",
+            f"- {setting} frozen: on or above the fixed-width front (no fixed K as fast and more accurate, the study's "
+            f"fixed scores): {'met' if not beaten else 'NOT met: ' + ', '.join(beaten)} ({score:.2f} at time {time:.3f})",
+        ]
+    return ["\n".join(lines), "Targets (issue 33):\n\n" + "\n".join(targets)]
 
 
 def plot(task: str, rows: list[dict], path: Path, metric: str) -> None:
@@ -376,6 +498,13 @@ def main(argv=None) -> int:
     config_dir = args.output_dir / "configs"
     config_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(args, config_dir)
+    if args.freeze:
+        threads = args.threads or len(os.sched_getaffinity(0))
+        frozen = [freeze_run(args, run, threads) for run in runs if run.task == "negation_scope" and run.model.startswith("budget")]
+        if not any(frozen):
+            print("no trained negation_scope budget model on disk: nothing frozen")
+        print(write_tables(args))
+        return 0
     if args.export_extents:
         written = [path for run in runs if run.model.startswith("budget") and (path := export_extents(args, run))]
         print("\n".join(map(str, written)) or "no trained budget model on disk: nothing written")

@@ -94,6 +94,32 @@ def test_a_tiny_study_trains_times_and_writes_its_tables(bench, tmp_path):
     assert all(len(token) == 4 and all(0 <= share <= 1 for pair in token for share in pair) for token in tokens)
 
 
+def test_freeze_scores_and_times_a_budget_model_beside_its_parent_and_fixed_twins(bench, tmp_path, tokenizer_dir):
+    from transformers import AutoTokenizer
+    from dynconv_testing import tiny_config
+
+    from dynconv_nlp import DynConvForSequenceClassification
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    folder = work / "width-negation_scope-budget-k31-25-seed1"
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = tiny_config(vocab_size=len(tokenizer), kernel_size=[31, 31], width_budget=0.25, num_labels=2,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    DynConvForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    argv = ["--tasks", "negation_scope", "--settings", "budget-k31-25", "--seeds", "1", "--freeze", "--max_dev_samples", "64",
+            "--repeats", "1", "--output_dir", str(out), "--work_dir", str(work)]
+    assert bench.main(argv) == 0
+    frozen = json.loads((out / "frozen" / "width-negation_scope-budget-k31-25-seed1.json").read_text())
+    assert 0 <= frozen["frozen_accuracy"] <= 1 and 0 <= frozen["adaptive_accuracy"] <= 1
+    assert len(frozen["head_windows"]) == 2 and all(k <= 31 for k in frozen["frozen_kernel_sizes"])
+    assert set(frozen["time_ratio"]) == {"adaptive", "frozen", "same_taps", "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31"}
+    report = (out / "results.md").read_text()
+    assert "| width-negation_scope-budget-k31-25-seed1 |" in report
+    assert "- budget-k31-25 frozen (1 seeds): within 0.3 points of its adaptive parent: " in report
+
+
 def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):
     from dynconv_nlp import DynConvConfig
 
