@@ -474,8 +474,9 @@ class DynamicConv1d(nn.Module):
         The core, the taps that :data:`TRIM_TOKEN_CORE` of the real tokens need on each side
         (:meth:`token_reach`), is generated for every token in one matmul and applied in one call of
         the op. The wide tokens, those that need more, get their taps beyond the core generated on
-        their own (up to the widest token's), normalised with their core, and applied to their
-        gathered windows. Reads the core and the wide tokens back to the host.
+        their own (up to the widest token's), normalised with their core, and applied as a list of
+        taps, each wide token's own only (:func:`dynconv_nlp.ops.gathered.gathered_conv`). Reads the
+        core and the wide tokens back to the host.
         """
         B, T, C = u.shape
         H, P = self.num_heads, self.padding_l
@@ -484,9 +485,8 @@ class DynamicConv1d(nn.Module):
         reach = torch.stack([reach_left[real], reach_right[real]]).float()  # [2, real tokens]
         if reach.shape[1] == 0:
             reach = reach.new_zeros(2, 1)
-        core_left, core_right, widest_left, widest_right = (
-            int(n) for n in torch.cat([reach.quantile(TRIM_TOKEN_CORE, dim=1, interpolation="higher"), reach.amax(1)]).tolist()
-        )
+        core = reach.quantile(TRIM_TOKEN_CORE, dim=1, interpolation="higher")
+        core_left, core_right, widest_left, widest_right = (int(n) for n in torch.cat([core, reach.amax(1)]).tolist())
         logits = self.tap_logits(u, left, right, range(P - core_left, P + core_right + 1)).reshape(B * T, H, -1)
         weight = self.normalise(logits)
         wide = ((reach_left > core_left) | (reach_right > core_right)).flatten().nonzero().squeeze(1)
@@ -504,10 +504,12 @@ class DynamicConv1d(nn.Module):
         if len(wide):
             # Their taps beyond the core, each wide token's own (within its reach and the sequence) as
             # a list: no token is given a tap it does not use.
-            offsets = torch.tensor([*range(-widest_left, -core_left), *range(core_right + 1, widest_right + 1)], device=u.device)
+            offsets = [*range(-widest_left, -core_left), *range(core_right + 1, widest_right + 1)]
+            offsets = torch.tensor(offsets, device=u.device)
             positions = (wide % T).unsqueeze(1) + offsets  # [n, k]
-            own = torch.where(offsets < 0, -offsets <= reach_left.flatten()[wide].unsqueeze(1), offsets <= reach_right.flatten()[wide].unsqueeze(1))
-            token, tap = (own & (positions >= 0) & (positions < T)).nonzero(as_tuple=True)
+            needed = torch.where(offsets < 0, -offsets <= reach_left.flatten()[wide].unsqueeze(1),
+                                 offsets <= reach_right.flatten()[wide].unsqueeze(1))
+            token, tap = (needed & (positions >= 0) & (positions < T)).nonzero(as_tuple=True)
             rows = wide[token] - wide[token] % T + positions[token, tap]
             outer = gathered_conv(u.reshape(B * T, C), rows, token, outer[token, :, tap], len(wide))
             y = y.index_add(0, wide, outer.to(y.dtype))
