@@ -27,11 +27,12 @@ unfinished ones resume from their last epoch.
     python scripts/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
     python scripts/benchmark_width.py --tasks multi30k --seeds 1
     python scripts/benchmark_width.py --tasks negation_scope --settings budget-k31-25 budget-k127-10 --freeze
+    python scripts/benchmark_width.py --tasks multi30k --seeds 1 --settings budget-k31-25 budget-k127-10 --freeze
     python scripts/benchmark_width.py --tasks negation_scope --settings budget-k127-10 --seeds 1 --export_extents
 
 ``--freeze`` (issue 33) freezes each trained budget model on disk to fixed per-head windows
-(``freeze_widths``, the 0.99 quantile of its extents on training text), scores it on dev and times it
-beside its adaptive parent and fixed models in one process; ``--export_extents`` keeps a sample of the
+(``freeze_widths``, the 0.99 quantile of its extents on training text), scores it (negation_scope dev
+accuracy, Multi30k test BLEU) and times it beside its adaptive parent and fixed models in one process; ``--export_extents`` keeps a sample of the
 extents a model learned, for ``benchmark_ops.py --trim_extents``.
 """
 
@@ -122,7 +123,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--freeze", action="store_true",
                         help="no training: freeze each trained budget model on disk (negation_scope) to fixed per-head "
                              "windows, score it on dev and time it beside its adaptive parent and fixed twins")
-    parser.add_argument("--max_dev_samples", type=int, help="--freeze: score and time on this many dev sentences (default all)")
+    parser.add_argument("--max_dev_samples", type=int,
+                        help="--freeze: score (and time) on this many dev sentences, Multi30k test sentences (default all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, help="threads of each run and its timing (default: cpu_count // jobs)")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks/width", help="results (small, commit them)")
@@ -302,13 +304,16 @@ def export_extents(args, run: Run) -> Path | None:
     return path
 
 
-def fixed_twin(model, kernel_sizes: list[int]):
-    """The model's architecture with fixed width and the given kernel size per layer, untrained."""
+def fixed_twin(model, kernel_sizes: list[int], decoder_kernel_sizes: list[int] | None = None):
+    """The model's architecture with fixed width and the given kernel size per layer (and per decoder
+    layer, for a translation model), untrained."""
     settings = model.config.to_dict()
     settings.update(kernel_size=list(kernel_sizes), width_mode="fixed", width_budget=None, head_windows=None,
                     extent_activation=None, width_floor=None)
+    if decoder_kernel_sizes is not None:
+        settings.update(decoder_kernel_size=list(decoder_kernel_sizes), decoder_width_budget=None, decoder_head_windows=None)
     torch.manual_seed(0)
-    return auto_model(False).from_config(type(model.config).from_dict(settings)).eval()
+    return auto_model(decoder_kernel_sizes is not None).from_config(type(model.config).from_dict(settings)).eval()
 
 
 @torch.inference_mode()
@@ -317,45 +322,103 @@ def dev_accuracy(model, batches: list[dict], labels: list[int]) -> float:
     return (predictions == torch.tensor(labels)).float().mean().item()
 
 
-def freeze_run(args, run: Run, threads: int) -> dict | None:
-    """A finished negation_scope budget run frozen (:data:`FREEZE_QUANTILE` of the extents on the first
-    :data:`FREEZE_SENTENCES` training sentences): the parent's and the frozen model's dev accuracy, and
-    the inference time of the parent, the frozen model, a fixed model with the frozen one's kernel sizes
-    (the same taps) and every fixed K of the study, interleaved in one process, each over
-    :func:`reference_model`'s (so that they compare with the study's fixed runs). None when the model
-    is not on disk. Written to ``<output_dir>/frozen/<run>.json``."""
-    folder = run_dir(args, run.task, run.model, run.seed)
-    if not (folder / "config.json").exists():
-        return None
-    parent = auto_model(False).from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+def read_lines(path: Path, limit: int | None = None) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [line.strip() for _, line in zip(range(limit) if limit is not None else iter(int, 1), handle)]
+
+
+def classification_freeze(args, run: Run, folder: Path, tokenizer):
+    """negation_scope: the training sentences to freeze on, dev accuracy, and the dev set's forward."""
     data = load_classification_data(run.task, str(args.glue_dir))
     max_length = yaml.safe_load((ROOT / f"configs/glue/{run.task}.yaml").read_text())["max_length"]
     train = data.splits["train"][: FREEZE_SENTENCES]
-    frozen = parent.freeze_widths(encode_batches(tokenizer, [train[c] for c in data.text_columns], max_length),
-                                  FREEZE_QUANTILE).eval()
+    freeze_batches = encode_batches(tokenizer, [train[c] for c in data.text_columns], max_length)
     batches = dev_batches(folder, args.glue_dir, run.task)
     labels = data.splits[data.eval_splits[0]]["label"]
     if args.max_dev_samples is not None:  # whole batches of 64 (dev_batches')
         batches = batches[: -(-args.max_dev_samples // 64)]
         labels = labels[: sum(len(b["input_ids"]) for b in batches)]
-    models = {"adaptive": parent, "frozen": frozen, "same_taps": fixed_twin(parent, frozen.config.kernel_size),
-              "reference": reference_model(folder, False)}
-    models |= {f"fixed-k{k}": fixed_twin(parent, [k] * len(parent.config.kernel_size)) for k in FIXED}
 
-    def infer(name):
-        with torch.inference_mode():
-            for batch in batches:
-                models[name](**batch)
+    def infer(model):
+        for batch in batches:
+            model(**batch)
 
-    with TIMING_LOCK:
+    return freeze_batches, functools.partial(dev_accuracy, batches=batches, labels=labels), infer
+
+
+def translation_freeze(args, run: Run, folder: Path, tokenizer):
+    """Multi30k: the training pairs to freeze on, test BLEU (beam search as the study's config), and
+    greedy decoding of the first ``--decode_sentences`` test sources at the adaptive model's lengths."""
+    config = yaml.safe_load((args.output_dir / "configs" / "multi30k.yaml").read_text())
+    sources = read_lines(args.multi30k_dir / "train.de.gz", FREEZE_SENTENCES)
+    targets = read_lines(args.multi30k_dir / "train.en.gz", FREEZE_SENTENCES)
+    freeze_batches = []
+    for i in range(0, len(sources), 64):
+        batch = dict(tokenizer(sources[i : i + 64], text_target=targets[i : i + 64], padding=True, truncation=True,
+                               max_length=128, return_tensors="pt"))
+        batch["labels"] = batch["labels"].masked_fill(batch["labels"] == tokenizer.pad_token_id, -100)
+        freeze_batches.append(batch)
+    test_sources = read_lines(args.multi30k_dir / "test_2016_flickr.de.gz", args.max_dev_samples)
+    references = read_lines(args.multi30k_dir / "test_2016_flickr.en.gz", args.max_dev_samples)
+
+    @torch.inference_mode()
+    def bleu(model) -> float:
+        import sacrebleu
+
+        hypotheses = []
+        for i in range(0, len(test_sources), 32):
+            batch = tokenizer(test_sources[i : i + 32], padding=True, return_tensors="pt")
+            # At most twice the source and 10 more (fairseq's max_len_a and max_len_b, as a translation needs).
+            limit = 2 * batch["input_ids"].shape[1] + 10
+            out = model.generate(**batch, num_beams=config.get("num_beams", 1), max_new_tokens=limit)
+            hypotheses += tokenizer.batch_decode(out, skip_special_tokens=True)
+        return sacrebleu.corpus_bleu(hypotheses, [references]).score / 100
+
+    timing = [tokenizer(t, padding=True, return_tensors="pt") for t in
+              (test_sources[i : i + 32] for i in range(0, min(len(test_sources), args.decode_sentences), 32))]
+    lengths = None
+
+    def infer(model):
+        nonlocal lengths
+        if lengths is None:  # the first model timed (the adaptive parent) sets the lengths for all
+            lengths = [model.generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in timing]
+        for batch, n in zip(timing, lengths):
+            model.generate(**batch, num_beams=1, min_new_tokens=n, max_new_tokens=n)
+
+    return freeze_batches, bleu, infer
+
+
+def freeze_run(args, run: Run, threads: int) -> dict | None:
+    """A finished budget run frozen (:data:`FREEZE_QUANTILE` of the extents on the first
+    :data:`FREEZE_SENTENCES` training sentences or pairs): the parent's and the frozen model's score (dev
+    accuracy; Multi30k test BLEU), and the inference time of the parent, the frozen model, a fixed model
+    with the frozen one's kernel sizes (the same taps) and every fixed K of the study, interleaved in one
+    process, each over :func:`reference_model`'s (so that they compare with the study's fixed runs).
+    None when the model is not on disk. Written to ``<output_dir>/frozen/<run>.json``."""
+    folder = run_dir(args, run.task, run.model, run.seed)
+    if not (folder / "config.json").exists():
+        return None
+    seq2seq = run.task == "multi30k"
+    parent = auto_model(seq2seq).from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    freeze_batches, score, infer = (translation_freeze if seq2seq else classification_freeze)(args, run, folder, tokenizer)
+    frozen = parent.freeze_widths(freeze_batches, FREEZE_QUANTILE).eval()
+    decoder = (lambda config: list(config.decoder_kernel_size)) if seq2seq else (lambda config: None)
+    layers = (len(parent.config.kernel_size), len(parent.config.decoder_kernel_size) if seq2seq else 0)
+    models = {"adaptive": parent, "frozen": frozen,
+              "same_taps": fixed_twin(parent, frozen.config.kernel_size, decoder(frozen.config)),
+              "reference": reference_model(folder, seq2seq)}
+    models |= {f"fixed-k{k}": fixed_twin(parent, [k] * layers[0], [k] * layers[1] if seq2seq else None) for k in FIXED}
+    with TIMING_LOCK, torch.inference_mode():
         torch.set_num_threads(threads)
-        seconds = interleaved_medians({name: functools.partial(infer, name) for name in models}, args.repeats)
+        seconds = interleaved_medians({name: functools.partial(infer, model) for name, model in models.items()}, args.repeats)
     record = dict(run=run.name, quantile=FREEZE_QUANTILE, sentences=FREEZE_SENTENCES, threads=threads, repeats=args.repeats,
-                  adaptive_accuracy=round(dev_accuracy(parent, batches, labels), 4),
-                  frozen_accuracy=round(dev_accuracy(frozen, batches, labels), 4),
+                  metric="test BLEU / 100" if seq2seq else "dev accuracy",
+                  adaptive_score=round(score(parent), 4), frozen_score=round(score(frozen), 4),
                   frozen_kernel_sizes=list(frozen.config.kernel_size), head_windows=frozen.config.head_windows,
                   time_ratio={name: round(seconds[name] / seconds["reference"], 4) for name in models if name != "reference"})
+    if seq2seq:
+        record |= dict(frozen_decoder_kernel_sizes=decoder(frozen.config), decoder_head_windows=frozen.config.decoder_head_windows)
     path = args.output_dir / "frozen" / f"{run.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
@@ -433,39 +496,44 @@ def frozen_sections(args, recorded: list[dict]) -> list[str]:
     frozen = [json.loads(p.read_text()) for p in sorted((args.output_dir / "frozen").glob("width-*.json"))]
     if not frozen:
         return []
-    lines = [f"Train adaptive, deploy fixed (negation_scope, `--freeze`): each budget model frozen to per-head windows at "
-             f"the {FREEZE_QUANTILE} quantile of its extents on the first {FREEZE_SENTENCES} training sentences; dev "
-             f"accuracy x 100 of the adaptive parent and the frozen model, and {TIME_LABEL} of the parent, the frozen model "
-             "and a fixed model with the frozen one's kernel sizes (the same taps), timed in one process, interleaved:", "",
+    lines = [f"Train adaptive, deploy fixed (`--freeze`): each budget model frozen to per-head windows at the "
+             f"{FREEZE_QUANTILE} quantile of its extents on the first {FREEZE_SENTENCES} training sentences (pairs); "
+             "score (negation_scope dev accuracy x 100, Multi30k test BLEU) of the adaptive parent and the frozen model, "
+             f"and {TIME_LABEL} of the parent, the frozen model and a fixed model with the frozen one's kernel sizes "
+             "(the same taps), timed in one process, interleaved:", "",
              "| run | adaptive | frozen | change | frozen kernel sizes | time: adaptive | frozen | same taps | frozen / same taps |",
              "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in frozen:
         t = r["time_ratio"]
-        lines.append(f"| {r['run']} | {100 * r['adaptive_accuracy']:.1f} | {100 * r['frozen_accuracy']:.1f} | "
-                     f"{100 * (r['frozen_accuracy'] - r['adaptive_accuracy']):+.1f} | {r['frozen_kernel_sizes']} | "
+        kernels = str(r["frozen_kernel_sizes"]) + (f" / {r['frozen_decoder_kernel_sizes']}" if "frozen_decoder_kernel_sizes" in r else "")
+        lines.append(f"| {r['run']} | {100 * r['adaptive_score']:.1f} | {100 * r['frozen_score']:.1f} | "
+                     f"{100 * (r['frozen_score'] - r['adaptive_score']):+.1f} | {kernels} | "
                      f"{t['adaptive']:.3f} | {t['frozen']:.3f} | {t['same_taps']:.3f} | {t['frozen'] / t['same_taps']:.2f} |")
-    fixed_scores = {r["model"]: [] for r in recorded if r["task"] == "negation_scope" and r["model"].startswith("fixed")}
-    for r in recorded:
-        if r["model"] in fixed_scores and r["task"] == "negation_scope":
-            fixed_scores[r["model"]].append(100 * r["score"])
     targets = []
-    for setting in sorted({r["run"].split("-seed")[0].removeprefix("width-negation_scope-") for r in frozen}):
-        runs = [r for r in frozen if r["run"].startswith(f"width-negation_scope-{setting}-seed")]
-        score = statistics.mean(100 * r["frozen_accuracy"] for r in runs)
-        drop = statistics.mean(100 * (r["adaptive_accuracy"] - r["frozen_accuracy"]) for r in runs)
-        speed = statistics.median(r["time_ratio"]["frozen"] / r["time_ratio"]["same_taps"] for r in runs)
-        time = statistics.median(r["time_ratio"]["frozen"] for r in runs)
-        beaten = [f"{name} {statistics.mean(scores):.2f}" for name, scores in sorted(fixed_scores.items()) if scores
-                  and statistics.mean(scores) > score
-                  and statistics.median(r["time_ratio"][name] for r in runs) <= time]
-        targets += [
-            f"- {setting} frozen ({len(runs)} seeds): within {TARGET_FROZEN_GAP} points of its adaptive parent: "
-            f"{'met' if drop <= TARGET_FROZEN_GAP else 'NOT met'} ({drop:+.2f} points lost, mean over seeds)",
-            f"- {setting} frozen: as fast as the fixed model with the same taps (at most {TARGET_FROZEN_SLOWER:.2f}x its "
-            f"time): {'met' if speed <= TARGET_FROZEN_SLOWER else 'NOT met'} ({speed:.2f}x, median over seeds)",
-            f"- {setting} frozen: on or above the fixed-width front (no fixed K as fast and more accurate, the study's "
-            f"fixed scores): {'met' if not beaten else 'NOT met: ' + ', '.join(beaten)} ({score:.2f} at time {time:.3f})",
-        ]
+    for task in TASKS:
+        scale = 1.0 if task == "multi30k" else 100.0  # the study's records: BLEU, or accuracy as a share
+        fixed_scores = {}
+        for r in recorded:
+            if r["task"] == task and r["model"].startswith("fixed"):
+                fixed_scores.setdefault(r["model"], []).append(scale * r["score"])
+        prefix = f"width-{task}-"
+        for setting in sorted({r["run"].removeprefix(prefix).split("-seed")[0] for r in frozen if r["run"].startswith(prefix)}):
+            runs = [r for r in frozen if r["run"].startswith(f"{prefix}{setting}-seed")]
+            score = statistics.mean(100 * r["frozen_score"] for r in runs)
+            drop = statistics.mean(100 * (r["adaptive_score"] - r["frozen_score"]) for r in runs)
+            speed = statistics.median(r["time_ratio"]["frozen"] / r["time_ratio"]["same_taps"] for r in runs)
+            time = statistics.median(r["time_ratio"]["frozen"] for r in runs)
+            beaten = [f"{name} {statistics.mean(scores):.2f}" for name, scores in sorted(fixed_scores.items())
+                      if statistics.mean(scores) > score and statistics.median(r["time_ratio"][name] for r in runs) <= time]
+            targets += [
+                f"- {task} {setting} frozen ({len(runs)} seeds): within {TARGET_FROZEN_GAP} points of its adaptive "
+                f"parent: {'met' if drop <= TARGET_FROZEN_GAP else 'NOT met'} ({drop:+.2f} points lost, mean over seeds)",
+                f"- {task} {setting} frozen: as fast as the fixed model with the same taps (at most "
+                f"{TARGET_FROZEN_SLOWER:.2f}x its time): {'met' if speed <= TARGET_FROZEN_SLOWER else 'NOT met'} "
+                f"({speed:.2f}x, median over seeds)",
+                f"- {task} {setting} frozen: on or above the fixed-width front (no fixed K as fast and better, the "
+                f"study's fixed scores): {'met' if not beaten else 'NOT met: ' + ', '.join(beaten)} ({score:.2f} at time {time:.3f})",
+            ]
     return ["\n".join(lines), "Targets (issue 33):\n\n" + "\n".join(targets)]
 
 
@@ -500,9 +568,9 @@ def main(argv=None) -> int:
     runs = plan_runs(args, config_dir)
     if args.freeze:
         threads = args.threads or len(os.sched_getaffinity(0))
-        frozen = [freeze_run(args, run, threads) for run in runs if run.task == "negation_scope" and run.model.startswith("budget")]
+        frozen = [freeze_run(args, run, threads) for run in runs if run.model.startswith("budget")]
         if not any(frozen):
-            print("no trained negation_scope budget model on disk: nothing frozen")
+            print("no trained budget model on disk: nothing frozen")
         print(write_tables(args))
         return 0
     if args.export_extents:

@@ -112,12 +112,43 @@ def test_freeze_scores_and_times_a_budget_model_beside_its_parent_and_fixed_twin
             "--repeats", "1", "--output_dir", str(out), "--work_dir", str(work)]
     assert bench.main(argv) == 0
     frozen = json.loads((out / "frozen" / "width-negation_scope-budget-k31-25-seed1.json").read_text())
-    assert 0 <= frozen["frozen_accuracy"] <= 1 and 0 <= frozen["adaptive_accuracy"] <= 1
+    assert 0 <= frozen["frozen_score"] <= 1 and 0 <= frozen["adaptive_score"] <= 1 and frozen["metric"] == "dev accuracy"
     assert len(frozen["head_windows"]) == 2 and all(k <= 31 for k in frozen["frozen_kernel_sizes"])
     assert set(frozen["time_ratio"]) == {"adaptive", "frozen", "same_taps", "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31"}
     report = (out / "results.md").read_text()
     assert "| width-negation_scope-budget-k31-25-seed1 |" in report
-    assert "- budget-k31-25 frozen (1 seeds): within 0.3 points of its adaptive parent: " in report
+    assert "- negation_scope budget-k31-25 frozen (1 seeds): within 0.3 points of its adaptive parent: " in report
+
+
+def test_freeze_scores_a_translation_model_by_test_bleu_and_times_its_decoding(bench, tmp_path, tokenizer_dir):
+    import gzip
+
+    from dynconv_testing import tiny_config
+    from transformers import AutoTokenizer
+
+    from dynconv_nlp import DynConvForConditionalGeneration
+
+    data, out, work = tmp_path / "multi30k", tmp_path / "out", tmp_path / "work"
+    data.mkdir()
+    for name, text in {"train.de": "ein hund läuft\nzwei kinder spielen\n", "train.en": "a dog runs\ntwo children play\n",
+                       "test_2016_flickr.de": "ein mann\nein hund\n", "test_2016_flickr.en": "a man\na dog\n"}.items():
+        with gzip.open(data / f"{name}.gz", "wt", encoding="utf-8") as handle:
+            handle.write(text)
+    folder = work / "width-multi30k-budget-k31-25-seed1"
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=len(tokenizer), kernel_size=31, decoder_kernel_size=31, width_budget=0.25,
+                         decoder_width_budget=0.25, pad_token_id=tokenizer.pad_token_id)
+    DynConvForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    argv = ["--tasks", "multi30k", "--settings", "budget-k31-25", "--seeds", "1", "--freeze", "--repeats", "1",
+            "--decode_sentences", "1", "--multi30k_dir", str(data), "--output_dir", str(out), "--work_dir", str(work)]
+    assert bench.main(argv) == 0
+    frozen = json.loads((out / "frozen" / "width-multi30k-budget-k31-25-seed1.json").read_text())
+    assert frozen["metric"] == "test BLEU / 100" and 0 <= frozen["frozen_score"] <= 1 and 0 <= frozen["adaptive_score"] <= 1
+    assert len(frozen["frozen_decoder_kernel_sizes"]) == 2 and len(frozen["decoder_head_windows"]) == 2
+    assert set(frozen["time_ratio"]) == {"adaptive", "frozen", "same_taps", "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31"}
+    assert "- multi30k budget-k31-25 frozen (1 seeds): within 0.3 points" in (out / "results.md").read_text()
 
 
 def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):
