@@ -39,6 +39,7 @@ extents a model learned, for ``benchmark_ops.py --trim_extents``.
 import argparse
 import functools
 import gzip
+import itertools
 import json
 import os
 import statistics
@@ -208,16 +209,11 @@ def time_run(args, run: Run, threads: int) -> dict:
     seq2seq = run.task == "multi30k"
     models = {"trained": auto_model(seq2seq).from_pretrained(folder).eval(), "reference": reference_model(folder, seq2seq)}
     if seq2seq:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
-            texts = [line.strip() for _, line in zip(range(args.decode_sentences), handle)]
-        batches = [tokenizer(texts[i : i + 32], padding=True, return_tensors="pt") for i in range(0, len(texts), 32)]
-        lengths = [models["trained"].generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in batches]
+        texts = read_lines(args.multi30k_dir / "test_2016_flickr.de.gz", args.decode_sentences)
+        batches, decode = decoding_at_lengths(models["trained"], AutoTokenizer.from_pretrained(folder), texts)
 
         def infer(name):
-            # Both models are held to the trained model's lengths: the same work, the same logits processors.
-            for batch, n in zip(batches, lengths):
-                models[name].generate(**batch, num_beams=1, min_new_tokens=n, max_new_tokens=n)
+            decode(models[name])
     else:
         batches = dev_batches(folder, args.glue_dir, run.task)
 
@@ -283,8 +279,7 @@ def export_extents(args, run: Run) -> Path | None:
     model = auto_model(run.task == "multi30k").from_pretrained(folder).eval()
     if run.task == "multi30k":
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        with gzip.open(args.multi30k_dir / "test_2016_flickr.de.gz", "rt", encoding="utf-8") as handle:
-            texts = [line.strip() for _, line in zip(range(EXTENT_SENTENCES), handle)]
+        texts = read_lines(args.multi30k_dir / "test_2016_flickr.de.gz", EXTENT_SENTENCES)
         batches = [tokenizer(texts, padding=True, return_tensors="pt")]
     else:
         batches = dev_batches(folder, args.glue_dir, run.task)[:1]
@@ -323,11 +318,26 @@ def dev_accuracy(model, batches: list[dict], labels: list[int]) -> float:
 
 
 def read_lines(path: Path, limit: int | None = None) -> list[str]:
+    """The first ``limit`` lines (all by default) of a gzipped text file, stripped."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [line.strip() for _, line in zip(range(limit) if limit is not None else iter(int, 1), handle)]
+        return [line.strip() for line in itertools.islice(handle, limit)]
 
 
-def classification_freeze(args, run: Run, folder: Path, tokenizer):
+def decoding_at_lengths(model, tokenizer, texts: list[str]):
+    """Greedy decoding of ``texts`` in batches of 32 held to the lengths ``model`` decodes them to freely
+    (at most 64 new tokens): the same work, and the same logits processors, for every model timed.
+    Returns the batches and a function that decodes them with a given model."""
+    batches = [tokenizer(texts[i : i + 32], padding=True, return_tensors="pt") for i in range(0, len(texts), 32)]
+    lengths = [model.generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in batches]
+
+    def decode(decoder):
+        for batch, n in zip(batches, lengths):
+            decoder.generate(**batch, num_beams=1, min_new_tokens=n, max_new_tokens=n)
+
+    return batches, decode
+
+
+def classification_freeze(args, run: Run, folder: Path, tokenizer, parent):
     """negation_scope: the training sentences to freeze on, dev accuracy, and the dev set's forward."""
     data = load_classification_data(run.task, str(args.glue_dir))
     max_length = yaml.safe_load((ROOT / f"configs/glue/{run.task}.yaml").read_text())["max_length"]
@@ -346,7 +356,7 @@ def classification_freeze(args, run: Run, folder: Path, tokenizer):
     return freeze_batches, functools.partial(dev_accuracy, batches=batches, labels=labels), infer
 
 
-def translation_freeze(args, run: Run, folder: Path, tokenizer):
+def translation_freeze(args, run: Run, folder: Path, tokenizer, parent):
     """Multi30k: the training pairs to freeze on, test BLEU (beam search as the study's config), and
     greedy decoding of the first ``--decode_sentences`` test sources at the adaptive model's lengths."""
     config = yaml.safe_load((args.output_dir / "configs" / "multi30k.yaml").read_text())
@@ -374,18 +384,8 @@ def translation_freeze(args, run: Run, folder: Path, tokenizer):
             hypotheses += tokenizer.batch_decode(out, skip_special_tokens=True)
         return sacrebleu.corpus_bleu(hypotheses, [references]).score / 100
 
-    timing = [tokenizer(t, padding=True, return_tensors="pt") for t in
-              (test_sources[i : i + 32] for i in range(0, min(len(test_sources), args.decode_sentences), 32))]
-    lengths = None
-
-    def infer(model):
-        nonlocal lengths
-        if lengths is None:  # the first model timed (the adaptive parent) sets the lengths for all
-            lengths = [model.generate(**b, num_beams=1, max_new_tokens=64).shape[1] - 1 for b in timing]
-        for batch, n in zip(timing, lengths):
-            model.generate(**batch, num_beams=1, min_new_tokens=n, max_new_tokens=n)
-
-    return freeze_batches, bleu, infer
+    _, decode = decoding_at_lengths(parent, tokenizer, test_sources[: args.decode_sentences])
+    return freeze_batches, bleu, decode
 
 
 def freeze_run(args, run: Run, threads: int) -> dict | None:
@@ -401,7 +401,7 @@ def freeze_run(args, run: Run, threads: int) -> dict | None:
     seq2seq = run.task == "multi30k"
     parent = auto_model(seq2seq).from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    freeze_batches, score, infer = (translation_freeze if seq2seq else classification_freeze)(args, run, folder, tokenizer)
+    freeze_batches, score, infer = (translation_freeze if seq2seq else classification_freeze)(args, run, folder, tokenizer, parent)
     frozen = parent.freeze_widths(freeze_batches, FREEZE_QUANTILE).eval()
     decoder = (lambda config: list(config.decoder_kernel_size)) if seq2seq else (lambda config: None)
     layers = (len(parent.config.kernel_size), len(parent.config.decoder_kernel_size) if seq2seq else 0)

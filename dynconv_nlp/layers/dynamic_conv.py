@@ -306,6 +306,11 @@ class DynamicConv1d(nn.Module):
         right = gates[..., 1] * self.max_right if not self.causal else torch.zeros_like(left)
         return left, right
 
+    def reach(self, extents: torch.Tensor) -> torch.Tensor:
+        """The farthest tap that extents (any shape) switch on: d < e + ramp <=> d <= ceil(e + ramp) - 1,
+        in the same float arithmetic as :func:`ramp_mask`, so that trimming to it is exact."""
+        return torch.ceil(extents + self.ramp) - 1
+
     def active_taps(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None = None) -> range:
         """The taps that are on for at least one real token and head, given extents [B, T, H].
 
@@ -317,13 +322,10 @@ class DynamicConv1d(nn.Module):
         P = self.padding_l
         if self.width_mode == "fixed":
             return range(self.kernel_size)
-        if attention_mask is not None:
-            padding = ~attention_mask.bool().unsqueeze(-1)
-            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
+        left, right = _without_padding(left, right, attention_mask)
         if left.numel() == 0:
             return range(P, P + 1)
-        # Same float arithmetic as ramp_mask, so the range is exact: d < e + ramp <=> d <= ceil(e + ramp) - 1.
-        reach = torch.ceil(torch.stack([left.max(), right.max()]) + self.ramp) - 1
+        reach = self.reach(torch.stack([left.max(), right.max()]))
         n_left, n_right = (int(n) for n in reach.tolist())
         return range(P - min(n_left, self.max_left), P + min(n_right, self.max_right) + 1)
 
@@ -458,10 +460,8 @@ class DynamicConv1d(nn.Module):
     def token_reach(self, left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None):
         """Taps each token needs to its left and right, [B, T] each (int64): the farthest tap any of its
         heads has on (as :meth:`active_taps`); 0 for padding."""
-        if attention_mask is not None:
-            padding = ~attention_mask.bool().unsqueeze(-1)
-            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
-        reach = (torch.ceil(torch.stack([left.amax(-1), right.amax(-1)]) + self.ramp) - 1).clamp_min(0)  # [2, B, T]
+        left, right = _without_padding(left, right, attention_mask)
+        reach = self.reach(torch.stack([left.amax(-1), right.amax(-1)])).clamp_min(0)  # [2, B, T]
         reach = torch.minimum(reach, reach.new_tensor([self.max_left, self.max_right]).view(2, 1, 1)).long()
         return reach[0], reach[1]
 
@@ -521,11 +521,9 @@ class DynamicConv1d(nn.Module):
         (as :meth:`active_taps`), rounded up to 0, 1, 2, 4, 8, ... so that few tiles differ."""
         B, T, H = left.shape
         n_tiles = -(-T // tile)
-        if attention_mask is not None:
-            padding = ~attention_mask.bool().unsqueeze(-1)
-            left, right = left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
+        left, right = _without_padding(left, right, attention_mask)
         extents = F.pad(torch.stack([left, right]), (0, 0, 0, n_tiles * tile - T)).view(2, B, n_tiles, tile * H)
-        reach = (torch.ceil(extents.amax(-1) + self.ramp) - 1).clamp_min(0)
+        reach = self.reach(extents.amax(-1)).clamp_min(0)
         # Round up to a power of two (0 stays 0), capped at the side's largest reach.
         reach = torch.where(reach > 0, torch.exp2(torch.ceil(torch.log2(reach.clamp_min(1)))), reach)
         limits = reach.new_tensor([self.max_left, self.max_right]).view(2, 1, 1)
@@ -580,6 +578,15 @@ class DynamicConv1d(nn.Module):
             return width.mean(dim=(1, 2))
         mask = attention_mask.to(width.dtype).unsqueeze(-1).expand_as(width)
         return (width * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1.0)
+
+
+def _without_padding(left: torch.Tensor, right: torch.Tensor, attention_mask: torch.Tensor | None):
+    """Extents [B, T, H] with padding's (``attention_mask`` [B, T] = 0) set to 0: padded outputs are never
+    read, so their extents, computed from zeroed inputs, must not keep taps."""
+    if attention_mask is None:
+        return left, right
+    padding = ~attention_mask.bool().unsqueeze(-1)
+    return left.masked_fill(padding, 0.0), right.masked_fill(padding, 0.0)
 
 
 def _can_trim(u: torch.Tensor) -> bool:

@@ -13,6 +13,21 @@ def bench(load_script):
     return load_script("benchmark_width")
 
 
+def save_tiny_translation_model(folder: Path, tokenizer_dir: Path) -> None:
+    """A random two-layer translation model with width budgets (K = 31) and the test tokenizer, in ``folder``."""
+    from dynconv_testing import tiny_config
+    from transformers import AutoTokenizer
+
+    from dynconv_nlp import DynConvForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    config = tiny_config(vocab_size=len(tokenizer), kernel_size=31, decoder_kernel_size=31, width_budget=0.25,
+                         decoder_width_budget=0.25, pad_token_id=tokenizer.pad_token_id)
+    DynConvForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 def test_settings_change_only_the_convolutions(bench):
     assert bench.setting_names() == [
         "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31", "budget-k31-100", "budget-k31-50", "budget-k31-25",
@@ -123,24 +138,13 @@ def test_freeze_scores_and_times_a_budget_model_beside_its_parent_and_fixed_twin
 def test_freeze_scores_a_translation_model_by_test_bleu_and_times_its_decoding(bench, tmp_path, tokenizer_dir):
     import gzip
 
-    from dynconv_testing import tiny_config
-    from transformers import AutoTokenizer
-
-    from dynconv_nlp import DynConvForConditionalGeneration
-
     data, out, work = tmp_path / "multi30k", tmp_path / "out", tmp_path / "work"
     data.mkdir()
     for name, text in {"train.de": "ein hund läuft\nzwei kinder spielen\n", "train.en": "a dog runs\ntwo children play\n",
                        "test_2016_flickr.de": "ein mann\nein hund\n", "test_2016_flickr.en": "a man\na dog\n"}.items():
         with gzip.open(data / f"{name}.gz", "wt", encoding="utf-8") as handle:
             handle.write(text)
-    folder = work / "width-multi30k-budget-k31-25-seed1"
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(0)
-    config = tiny_config(vocab_size=len(tokenizer), kernel_size=31, decoder_kernel_size=31, width_budget=0.25,
-                         decoder_width_budget=0.25, pad_token_id=tokenizer.pad_token_id)
-    DynConvForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tiny_translation_model(work / "width-multi30k-budget-k31-25-seed1", tokenizer_dir)
     argv = ["--tasks", "multi30k", "--settings", "budget-k31-25", "--seeds", "1", "--freeze", "--repeats", "1",
             "--decode_sentences", "1", "--multi30k_dir", str(data), "--output_dir", str(out), "--work_dir", str(work)]
     assert bench.main(argv) == 0
@@ -175,11 +179,6 @@ def test_a_record_whose_model_is_gone_is_not_timed_but_reported(bench, tmp_path,
 def test_a_translation_model_is_timed_against_the_reference_doing_the_same_decoding(bench, tmp_path, tokenizer_dir):
     import gzip
 
-    from dynconv_testing import tiny_config
-    from transformers import AutoTokenizer
-
-    from dynconv_nlp import DynConvForConditionalGeneration
-
     data = tmp_path / "multi30k"
     data.mkdir()
     with gzip.open(data / "test_2016_flickr.de.gz", "wt", encoding="utf-8") as handle:
@@ -187,13 +186,7 @@ def test_a_translation_model_is_timed_against_the_reference_doing_the_same_decod
     args = bench.parse_args(["--tasks", "negation_scope", "--seeds", "1", "--settings", "budget-k31-25", "--repeats", "1",
                              "--multi30k_dir", str(data), "--work_dir", str(tmp_path / "work")])
     run = bench.Run("width", "multi30k", "budget-k31-25", 1, "run_translation.py", tmp_path, [])
-    folder = bench.run_dir(args, "multi30k", "budget-k31-25", 1)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(0)
-    config = tiny_config(vocab_size=len(tokenizer), kernel_size=31, decoder_kernel_size=31, width_budget=0.25,
-                         decoder_width_budget=0.25, pad_token_id=tokenizer.pad_token_id)
-    DynConvForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tiny_translation_model(bench.run_dir(args, "multi30k", "budget-k31-25", 1), tokenizer_dir)
 
     timing = bench.time_run(args, run, threads=1)
     assert timing["inference_seconds"] > 0 and timing["reference_seconds"] > 0 and timing["threads"] == 1
