@@ -66,8 +66,7 @@ def windows_from_extents(left: torch.Tensor, right: torch.Tensor, conv: DynamicC
     rounded up to the last tap that extent switches on (d < extent + ramp), within the layer's K."""
 
     def reach(extents: torch.Tensor, limit: int) -> list[int]:
-        q = torch.quantile(extents, quantile, dim=0)
-        return (torch.ceil(q + conv.ramp) - 1).clamp(0, limit).long().tolist()
+        return conv.reach(torch.quantile(extents, quantile, dim=0)).clamp(0, limit).long().tolist()
 
     lefts = reach(left, conv.max_left)
     rights = [0] * conv.num_heads if conv.causal else reach(right, conv.max_right)
