@@ -4,33 +4,18 @@ Importing the package registers the DynConv config and models with transformers'
 """
 
 from .layers import DynamicConv1d, DynConvDecoderBlock, DynConvEncoderBlock
-from .models import (
-    DynConvConfig,
-    DynConvForConditionalGeneration,
-    DynConvForMaskedLM,
-    DynConvForSequenceClassification,
-    DynConvForTokenClassification,
-    DynConvModel,
-    DynConvPreTrainedModel,
-    DynConvSeq2SeqModel,
-)
+from .models import dynconv as _dynconv
+from .models.dynconv import *  # noqa: F403  the config and models: _dynconv.__all__ (modeling_dynconv.AUTO_CLASSES)
 from .ops import BACKENDS, dynamic_conv1d
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS",
-    "DynConvConfig",
     "DynConvDecoderBlock",
     "DynConvEncoderBlock",
-    "DynConvForConditionalGeneration",
-    "DynConvForMaskedLM",
-    "DynConvForSequenceClassification",
-    "DynConvForTokenClassification",
-    "DynConvModel",
-    "DynConvPreTrainedModel",
-    "DynConvSeq2SeqModel",
     "DynamicConv1d",
     "__version__",
     "dynamic_conv1d",
+    *_dynconv.__all__,
 ]

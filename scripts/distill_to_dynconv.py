@@ -43,7 +43,7 @@ from dynconv_nlp.distillation.mirror import (
     teacher_max_length,
 )
 from dynconv_nlp.errors import UsageError, first_line
-from dynconv_nlp.models import DynConvConfig, DynConvModel
+from dynconv_nlp.models.dynconv import DynConvConfig, DynConvModel
 from dynconv_nlp.training.loading import from_pretrained, one_line_load_errors, tokenizer_from_pretrained
 from dynconv_nlp.training.loop import count_train_steps, fit
 from dynconv_nlp.training.options import Recipe, add_training_options, check_training_options, require_positive

@@ -68,7 +68,7 @@ def test_grid_truncates_to_max_tokens_keeping_special_tokens(model, tokenizer):
 
 def test_base_model_and_encoder_decoder(tokenizer, tmp_path):
     torch.manual_seed(0)
-    # A config each: DynConvForConditionalGeneration sets is_encoder_decoder on the config it gets.
+    # A config each, as a user would make them.
     for model_class in (DynConvModel, DynConvForConditionalGeneration):
         model = model_class(tiny_config(vocab_size=len(tokenizer)))
         tokens, left, _ = width_grid(model, tokenizer, TEXTS[0])

@@ -15,13 +15,10 @@ A hybrid student (``attention_layers``) keeps the teacher's self-attention in th
 key, value and output projections and the layer norm are copied exactly, and the layer is BERT's.
 """
 
-import json
-import re
-
 from transformers import PreTrainedConfig
 
 from ..errors import UsageError
-from ..models.dynconv.configuration_dynconv import ACTIVATIONS, DynConvConfig
+from ..models.dynconv.configuration_dynconv import ACTIVATIONS, DynConvConfig, read_settings
 
 # Teachers whose modules follow BERT's layout (transformers' ``BertModel`` names), and how their
 # positions start: RoBERTa's tables reserve the rows up to pad_token_id.
@@ -53,24 +50,19 @@ def teacher_max_length(config: PreTrainedConfig) -> int:
 def parse_config_overrides(text: str | None) -> dict:
     """``"kernel_size=[7,15,31,31,31,31],width_mode=fixed"`` -> ``{"kernel_size": [7, ...], "width_mode": "fixed"}``.
 
-    Values are read as JSON where they can be (numbers, lists, true/false/null), else kept as strings;
-    a comma starts a new setting only where ``name=`` follows, so lists may hold commas.
+    Read as ``DynConvConfig.update_from_string`` reads them (:func:`read_settings`: values as JSON
+    where they can be, lists may hold commas); only :data:`STUDENT_SETTINGS` may be set.
     """
     if not text:
         return {}
     settings = {}
-    for item in re.split(r",(?=\s*\w+\s*=)", text):
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip().isidentifier():
+    for item, name, value in read_settings(text):
+        if name is None:
             raise UsageError(f"--config_overrides: {item!r} is not name=value (e.g. kernel_size=15,width_mode=fixed)")
-        name = name.strip()
         if name not in STUDENT_SETTINGS:
             raise UsageError(f"--config_overrides: {name} is not a setting of the student's convolutions; "
                              f"those are {', '.join(STUDENT_SETTINGS)} (the rest mirrors the teacher)")
-        try:
-            settings[name] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[name] = value.strip()
+        settings[name] = value
     return settings
 
 

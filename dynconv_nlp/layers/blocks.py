@@ -16,12 +16,14 @@ from torch import nn
 
 from .dynamic_conv import DynamicConv1d
 
-ACTIVATIONS = {
+ACTIVATION_FUNCTIONS = {
     "relu": F.relu,
     "gelu": F.gelu,
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's and some BERTs' approximation
     "silu": F.silu,
 }
+# The feed-forward activations by name (DynConvConfig.hidden_act is checked against the same).
+ACTIVATIONS = tuple(ACTIVATION_FUNCTIONS)
 
 
 @dataclass
@@ -56,7 +58,7 @@ class FeedForward(nn.Module):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.fc1 = nn.Linear(hidden_size, intermediate_size)
         self.fc2 = nn.Linear(intermediate_size, hidden_size)
-        self.activation = ACTIVATIONS[activation]
+        self.activation = ACTIVATION_FUNCTIONS[activation]
         self.activation_dropout = activation_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

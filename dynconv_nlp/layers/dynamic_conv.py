@@ -26,18 +26,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops.band import band_tile_outputs
-from ..ops.dispatch import dynamic_conv1d
+from ..ops.dispatch import BACKENDS, dynamic_conv1d
 from ..ops.gathered import gathered_conv
 
-KERNEL_MODES = ("dynamic", "light")
-TRIM_MODES = (False, True, "tile", "token")
+# The choices of the layer's settings; DynConvConfig checks its own against these same tuples.
+KERNEL_TYPES = ("dynamic", "light")
+WIDTH_MODES = ("adaptive", "fixed")
+EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
+TRIM_MODES = (True, False, "tile", "token")
+# The op backends a layer may name: dynconv_nlp.ops checks the name when the layer runs.
+CONV_BACKENDS = ("auto", *BACKENDS)
 # Tokens per tile of trim="tile": each tile gets the taps its own tokens use.
 TRIM_TILE = 32
 # trim="token": the share of a call's real tokens whose taps on each side every token gets at once
 # (one matmul, one call of the op); the wider tokens' further taps are generated and applied alone.
 TRIM_TOKEN_CORE = 0.95
-WIDTH_MODES = ("adaptive", "fixed")
-EXTENT_ACTIVATIONS = ("sigmoid", "clamp")
 
 
 @dataclass
@@ -203,7 +206,7 @@ class DynamicConv1d(nn.Module):
             (adaptive width, not when decoding incrementally; see :meth:`convolve_by_token`): for
             the extents models learn, a few wide tokens among many narrow ones, where per-call
             trimming keeps for every token what the widest needs.
-        backend: op backend, see :data:`dynconv_nlp.ops.BACKENDS` (or ``"auto"``).
+        backend: op backend, one of :data:`CONV_BACKENDS` (:data:`dynconv_nlp.ops.BACKENDS` or ``"auto"``).
         head_windows: fixed width only: each head's own window, ``[[left, right], ...]`` (H pairs of
             taps; right = 0 when causal), as :func:`dynconv_nlp.freezing.freeze_widths` makes them
             from an adaptive model's learned extents. ``kernel_size`` is then max left + max right + 1
@@ -604,8 +607,8 @@ def _check_settings(hidden_size, num_heads, kernel_size, kernel, width, ramp, wi
         raise ValueError(f"num_heads = {num_heads} must be >= 1 and divide hidden_size = {hidden_size}")
     if kernel_size < 1:
         raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
-    if kernel not in KERNEL_MODES:
-        raise ValueError(f"kernel must be one of {KERNEL_MODES}, got {kernel!r}")
+    if kernel not in KERNEL_TYPES:
+        raise ValueError(f"kernel must be one of {KERNEL_TYPES}, got {kernel!r}")
     if width not in WIDTH_MODES:
         raise ValueError(f"width must be one of {WIDTH_MODES}, got {width!r}")
     if not ramp >= 1.0:

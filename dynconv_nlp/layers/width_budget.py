@@ -23,7 +23,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-# The warm-in when none is given, as a share of the run's optimizer steps (the width study's).
+# The defaults, here only (DynConvConfig's width_budget_step_size and width_budget_warmup_steps are these):
+# the dual ascent step, and the warm-in when none is given, as a share of the run's optimizer steps
+# (the width study's).
+STEP_SIZE = 0.01
 WARMUP_SHARE = 0.3
 
 
@@ -34,10 +37,11 @@ class WidthBudget(nn.Module):
         budgets: one budget per layer, a share of K - 1 in (0, 1].
         warmup_steps: optimizer steps over which the budget falls from 1 to ``budgets``; ``None``:
             ``WARMUP_SHARE`` of the run, once :meth:`set_run_length` is told its length.
-        step_size: the dual ascent step (multiplier units per unit of excess width and step).
+        step_size: the dual ascent step (multiplier units per unit of excess width and step); default
+            :data:`STEP_SIZE`.
     """
 
-    def __init__(self, budgets: list[float], warmup_steps: int | None = None, step_size: float = 0.01):
+    def __init__(self, budgets: list[float], warmup_steps: int | None = None, step_size: float = STEP_SIZE):
         super().__init__()
         self.budget_values, self.step_size = list(budgets), step_size
         self.warmup_steps_given = warmup_steps

@@ -78,7 +78,7 @@ def load_config(args, **kwargs):
         config = AutoConfig.from_pretrained(name, trust_remote_code=args.trust_remote_code, **kwargs)
         if args.config_overrides:
             config.update_from_string(args.config_overrides)
-            config.validate()  # update_from_string checks nothing
+            config.validate()  # transformers' own configs check nothing in update_from_string
     return config
 
 

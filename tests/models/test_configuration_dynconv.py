@@ -1,11 +1,16 @@
+import dataclasses
+import inspect
 import json
+import re
 
 import pytest
-from transformers import AutoConfig
+from transformers import AutoConfig, PreTrainedConfig
 
 from dynconv_nlp import DynConvConfig, DynConvForSequenceClassification, DynConvModel
-from dynconv_nlp.layers import DynamicConv1d
-from dynconv_nlp.models.dynconv.configuration_dynconv import fairseq_kernel_sizes
+from dynconv_nlp.distillation.mirror import parse_config_overrides
+from dynconv_nlp.layers import DynamicConv1d, WidthBudget, blocks, dynamic_conv, width_budget
+from dynconv_nlp.models.dynconv import configuration_dynconv
+from dynconv_nlp.models.dynconv.configuration_dynconv import CHOICES, fairseq_kernel_sizes
 
 
 def test_auto_config_for_model_fills_in_sensible_defaults():
@@ -102,6 +107,7 @@ def budgeted_configs(tmp_path) -> dict[str, DynConvConfig]:
 
 def test_a_width_budget_gets_the_same_settings_however_it_is_set(tmp_path):
     for path, config in budgeted_configs(tmp_path).items():
+        assert config.width_budget == [0.25] * 3, path  # one per layer as soon as the config is made
         settings = (config.resolved_extent_activation, config.resolved_width_floor, config.width_budget_warmup_steps)
         assert settings == ("clamp", 0.01, None), path
         model = DynConvForSequenceClassification(config)
@@ -116,8 +122,8 @@ def test_a_saved_model_keeps_the_activation_its_widths_were_trained_with(tmp_pat
     assert json.loads((tmp_path / "config.json").read_text())["extent_activation"] == "sigmoid"
     with pytest.warns(UserWarning, match="sigmoid extent's zero absorbs"):
         config = AutoConfig.from_pretrained(tmp_path, width_budget=0.25)
-        config.validate_architecture()
     assert config.resolved_extent_activation == "sigmoid"  # its width projections were trained for it
+    assert config.width_budget == [0.25, 0.25]
 
 
 def test_config_overrides_read_json_values_and_expand_per_layer_settings():
@@ -129,3 +135,77 @@ def test_config_overrides_read_json_values_and_expand_per_layer_settings():
         config.update_from_string("colour=red")
     with pytest.raises(ValueError, match="every width_budget must be in"):
         config.update_from_string("width_budget=2")
+
+
+def test_keywords_to_from_pretrained_are_made_with_the_config(tmp_path):
+    DynConvConfig(encoder_layers=3, decoder_layers=2).save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path, kernel_size=7, decoder_width_budget=0.5, num_labels=3)
+    assert (config.kernel_size, config.decoder_width_budget, config.num_labels) == ([7, 7, 7], [0.5, 0.5], 3)
+    config, unused = DynConvConfig.from_pretrained(tmp_path, width_budget=0.3, colour="red", return_unused_kwargs=True)
+    assert config.width_budget == [0.3] * 3 and unused == {"colour": "red"}
+    with pytest.raises(ValueError, match="every width_budget must be in"):
+        AutoConfig.from_pretrained(tmp_path, width_budget=2.0)
+
+
+def test_expanding_again_changes_nothing():
+    config = DynConvConfig(encoder_layers=3, decoder_layers=2, width_budget=0.25, decoder_kernel_size=5)
+    before = config.to_dict()
+    config.expand_per_layer()
+    assert config.to_dict() == before
+
+
+def _count_checks(monkeypatch) -> list:
+    calls = []
+    check = DynConvConfig.check_values
+    monkeypatch.setattr(DynConvConfig, "check_values", lambda self: calls.append(1) or check(self))
+    return calls
+
+
+def test_the_values_are_checked_once_however_the_config_is_made(tmp_path, monkeypatch):
+    DynConvConfig(encoder_layers=3).save_pretrained(tmp_path)
+    saved = DynConvConfig(encoder_layers=3).to_dict()
+    calls = _count_checks(monkeypatch)
+    for make in (
+        lambda: DynConvConfig(encoder_layers=3, width_budget=0.25),
+        lambda: AutoConfig.for_model("dynconv", encoder_layers=3, width_budget=0.25),
+        lambda: AutoConfig.from_pretrained(tmp_path),
+        lambda: AutoConfig.from_pretrained(tmp_path, width_budget=0.25, kernel_size=5),
+        lambda: DynConvConfig.from_dict(saved, width_budget=0.25),
+    ):
+        config = make()
+        assert len(calls) == 1
+        calls.clear()
+    config.update_from_string("width_budget=0.25,kernel_size=5")
+    config.validate()  # what --config_overrides does next (dynconv_nlp.training.loading): transformers' checks
+    assert len(calls) == 1
+
+
+def test_config_and_layers_share_their_choices_and_defaults():
+    assert CHOICES["kernel_type"] is dynamic_conv.KERNEL_TYPES and CHOICES["width_mode"] is dynamic_conv.WIDTH_MODES
+    assert CHOICES["conv_trim"] is dynamic_conv.TRIM_MODES and CHOICES["conv_backend"] is dynamic_conv.CONV_BACKENDS
+    assert CHOICES["hidden_act"] is blocks.ACTIVATIONS and set(blocks.ACTIVATIONS) == set(blocks.ACTIVATION_FUNCTIONS)
+    assert configuration_dynconv.EXTENT_ACTIVATIONS is dynamic_conv.EXTENT_ACTIVATIONS
+    defaults = inspect.signature(WidthBudget).parameters
+    assert DynConvConfig().width_budget_step_size == defaults["step_size"].default == width_budget.STEP_SIZE
+    assert DynConvConfig().width_budget_warmup_steps is defaults["warmup_steps"].default is None
+
+
+def test_config_overrides_and_distillation_overrides_read_alike():
+    text = "kernel_size=[7, 15],width_mode=fixed,ramp=2,conv_backend=band"
+    config = DynConvConfig(encoder_layers=2)
+    config.update_from_string(text)
+    assert {name: getattr(config, name) for name in parse_config_overrides(text)} == parse_config_overrides(text)
+
+
+def test_the_docstring_gives_every_setting_its_type_and_default():
+    documented = dict(re.findall(r"^        (\w+) \(`[^)]*`, \*optional\*(?:, defaults to (.+?))?\):$",
+                                 DynConvConfig.__doc__, flags=re.MULTILINE))
+    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    own = [f for f in dataclasses.fields(DynConvConfig) if f.name not in inherited]
+    assert sorted(documented) == sorted(f.name for f in own)
+    for field in own:
+        default = documented[field.name]
+        if field.default is None or field.name == "attention_layers":  # None stands for what the text says
+            assert default in ("", "`[]`"), field.name
+        else:
+            assert default.strip("`").replace('"', "") == str(field.default), field.name

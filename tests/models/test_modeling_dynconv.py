@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import transformers
 from transformers import (
     AutoModel,
     AutoModelForMaskedLM,
@@ -10,13 +11,17 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
+import dynconv_nlp
 from dynconv_nlp import (
     DynConvForConditionalGeneration,
     DynConvForMaskedLM,
     DynConvForSequenceClassification,
     DynConvForTokenClassification,
     DynConvModel,
+    DynConvSeq2SeqModel,
 )
+from dynconv_nlp.models import dynconv
+from dynconv_nlp.models.dynconv.modeling_dynconv import AUTO_CLASSES, AUTO_MAP
 
 from dynconv_testing import random_ids, tiny_config
 
@@ -49,6 +54,44 @@ def _mask(lengths, length=T, side="right"):
 )
 def test_auto_classes_build_every_model(auto_class, model_class):
     assert type(auto_class.from_config(tiny_config())) is model_class
+
+
+def test_one_table_exports_and_registers_every_class():
+    assert set(AUTO_CLASSES) <= set(dynconv_nlp.__all__) and dynconv.__all__ == list(AUTO_CLASSES)
+    for name, auto in AUTO_CLASSES.items():
+        cls = getattr(dynconv_nlp, name)
+        assert getattr(dynconv, name) is cls
+        if auto and auto != "AutoConfig":
+            assert getattr(transformers, auto)._model_mapping[dynconv_nlp.DynConvConfig] is cls, name
+            assert AUTO_MAP[auto] == f"modeling_dynconv.{name}"
+    assert transformers.AutoConfig.for_model("dynconv").__class__ is dynconv_nlp.DynConvConfig
+    assert AUTO_MAP["AutoConfig"] == "configuration_dynconv.DynConvConfig"
+
+
+MODEL_CLASSES = [DynConvModel, DynConvForSequenceClassification, DynConvForTokenClassification, DynConvForMaskedLM,
+                 DynConvSeq2SeqModel, DynConvForConditionalGeneration]
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "settings", [{}, {"width_budget": 0.5}, {"width_budget": 0.5, "decoder_width_budget": [0.5, 0.25]},
+                 {"decoder_width_budget": 0.3, "width_penalty_coef": 0.1}, {"is_encoder_decoder": True}],
+    ids=["plain", "encoder budget", "both budgets", "decoder budget", "encoder-decoder"],
+)
+def test_a_model_leaves_its_config_as_it_was(model_class, settings, tmp_path):
+    config = tiny_config(num_labels=3, **settings)
+    before = config.to_dict()
+    model = model_class(config)
+    assert config.to_dict() == before
+    # An encoder-decoder keeps a copy that says so (generate() reads it); the config given is unchanged.
+    encoder_decoder = model_class in (DynConvSeq2SeqModel, DynConvForConditionalGeneration) or before["is_encoder_decoder"]
+    assert model.config.to_dict() == before | {"is_encoder_decoder": encoder_decoder}
+    # A config loaded with a budget as a keyword, as from_pretrained(path, width_budget=...) gives it.
+    tiny_config(num_labels=3).save_pretrained(tmp_path)
+    loaded = transformers.AutoConfig.from_pretrained(tmp_path, **settings)
+    before = loaded.to_dict()
+    model_class(loaded)
+    assert loaded.to_dict() == before
 
 
 def test_base_model_shapes_hidden_states_and_widths():
@@ -156,6 +199,35 @@ def test_width_penalty_enters_the_loss_with_its_coefficient():
     (grad,) = torch.autograd.grad(out.loss, penalised.model.encoder.layers[1].conv.width_proj.bias)
     (grad_plain,) = torch.autograd.grad(out_plain.loss, plain.model.encoder.layers[1].conv.width_proj.bias)
     assert torch.all(grad - grad_plain > 0)
+
+
+@pytest.mark.parametrize("model_class", MODEL_CLASSES[1:4] + MODEL_CLASSES[5:], ids=lambda c: c.__name__)
+def test_every_head_adds_the_same_width_terms_to_its_loss(model_class):
+    """coef * mean width penalty + sum over layers of multiplier * (batch-mean width - budget)."""
+    model = _model(model_class, num_labels=2, width_penalty_coef=0.25, width_budget=[0.5, 0.25],
+                   decoder_width_budget=0.75, width_budget_warmup_steps=0)
+    seq2seq = model_class is DynConvForConditionalGeneration
+    multipliers = torch.tensor([0.5, 2.0, 1.0, 3.0] if seq2seq else [0.5, 2.0])
+    model.width_budget.multipliers.copy_(multipliers)
+    ids, mask = random_ids(B, T), _mask([11, 7, 3])
+    labels = {
+        DynConvForSequenceClassification: torch.tensor([0, 1, 1]),
+        DynConvForTokenClassification: torch.randint(0, 2, (B, T)),
+        DynConvForMaskedLM: torch.randint(0, 99, (B, T)),
+        DynConvForConditionalGeneration: random_ids(B, 5, seed=3),
+    }[model_class]
+    out = model(ids, attention_mask=mask, labels=labels)
+    with torch.no_grad():
+        decoder_inputs = {"decoder_input_ids": model.prepare_decoder_input_ids_from_labels(labels)} if seq2seq else {}
+        base = model.model(ids, attention_mask=mask, **decoder_inputs)
+        logits = out.logits.reshape(-1, out.logits.shape[-1])
+    task = torch.nn.functional.cross_entropy(logits, labels.reshape(-1))
+    budgets = torch.tensor([0.5, 0.25, 0.75, 0.75] if seq2seq else [0.5, 0.25])
+    width_terms = 0.25 * base.width_penalty.mean() + (multipliers * (base.layer_width_penalty.mean(0) - budgets)).sum()
+    torch.testing.assert_close(out.loss, task + width_terms)
+    if seq2seq:
+        torch.testing.assert_close(out.width_loss, width_terms)
+    assert model(ids, attention_mask=mask, **({"decoder_input_ids": labels} if seq2seq else {})).loss is None
 
 
 def test_fixed_width_has_no_penalty_and_full_extents():

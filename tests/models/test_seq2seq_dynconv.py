@@ -16,7 +16,7 @@ from transformers.modeling_outputs import (
     Seq2SeqModelOutput,
 )
 
-from dynconv_nlp.models import DynConvForConditionalGeneration, DynConvSeq2SeqModel
+from dynconv_nlp.models.dynconv import DynConvForConditionalGeneration, DynConvSeq2SeqModel
 from dynconv_nlp.models.dynconv.modeling_dynconv import DynConvDecoder, DynConvEncoder
 
 B, S, T = 2, 9, 5

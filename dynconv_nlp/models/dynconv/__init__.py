@@ -1,42 +1,11 @@
-"""DynConv for transformers; importing it registers every class with the Auto classes."""
+"""DynConv for transformers; importing it registers every class with the Auto classes.
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
+The classes, and the Auto class of each, are listed once: ``modeling_dynconv.AUTO_CLASSES``.
+"""
 
-from .configuration_dynconv import DynConvConfig
-from .modeling_dynconv import (
-    DynConvForConditionalGeneration,
-    DynConvForMaskedLM,
-    DynConvForSequenceClassification,
-    DynConvForTokenClassification,
-    DynConvModel,
-    DynConvPreTrainedModel,
-    DynConvSeq2SeqModel,
-)
+from . import modeling_dynconv
+from .modeling_dynconv import *  # noqa: F403  the classes of AUTO_CLASSES
 
-AutoConfig.register(DynConvConfig.model_type, DynConvConfig, exist_ok=True)
-for auto_class, model_class in (
-    (AutoModel, DynConvModel),
-    (AutoModelForSequenceClassification, DynConvForSequenceClassification),
-    (AutoModelForTokenClassification, DynConvForTokenClassification),
-    (AutoModelForMaskedLM, DynConvForMaskedLM),
-    (AutoModelForSeq2SeqLM, DynConvForConditionalGeneration),
-):
-    auto_class.register(DynConvConfig, model_class, exist_ok=True)
+modeling_dynconv.register_auto_classes()
 
-__all__ = [
-    "DynConvConfig",
-    "DynConvForConditionalGeneration",
-    "DynConvForMaskedLM",
-    "DynConvForSequenceClassification",
-    "DynConvForTokenClassification",
-    "DynConvModel",
-    "DynConvPreTrainedModel",
-    "DynConvSeq2SeqModel",
-]
+__all__ = modeling_dynconv.__all__

@@ -14,11 +14,13 @@ The decoder's cache holds, per decoder layer, the last K - 1 conv inputs (a cons
 long the output) and the cross-attention keys/values, computed once from the encoder output.
 """
 
+import copy
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
@@ -41,16 +43,6 @@ from .pipeline_dynconv import CUSTOM_PIPELINES
 from .remote_code import save_remote_code
 
 logger = logging.get_logger(__name__)
-
-# Written into config.json on save: where transformers finds each class in the saved code.
-AUTO_MAP = {
-    "AutoConfig": "configuration_dynconv.DynConvConfig",
-    "AutoModel": "modeling_dynconv.DynConvModel",
-    "AutoModelForSequenceClassification": "modeling_dynconv.DynConvForSequenceClassification",
-    "AutoModelForTokenClassification": "modeling_dynconv.DynConvForTokenClassification",
-    "AutoModelForMaskedLM": "modeling_dynconv.DynConvForMaskedLM",
-    "AutoModelForSeq2SeqLM": "modeling_dynconv.DynConvForConditionalGeneration",
-}
 
 
 # The cache. transformers 5 names it ``cache`` everywhere: the forward argument, the output field
@@ -405,6 +397,20 @@ class DynConvPreTrainedModel(PreTrainedModel):
         elif isinstance(module, WidthBudget):
             module.reset_buffers(init)
 
+    def _width_loss(self, outputs) -> torch.Tensor | None:
+        """The width terms of every head's loss, a scalar: ``config.width_penalty_coef`` times the
+        batch mean of ``outputs.width_penalty`` [B], plus the width budget's constraint terms on each
+        layer's batch-mean width (``outputs.layer_width_penalty`` [B, L]; only when it holds every
+        budgeted layer: a seq2seq call given encoder outputs without theirs has the decoder's alone).
+        None without either. While training, the budget records the widths for its next dual step."""
+        terms = []
+        if self.config.width_penalty_coef:
+            terms.append(self.config.width_penalty_coef * outputs.width_penalty.mean())
+        budget, widths = getattr(self, "width_budget", None), outputs.layer_width_penalty
+        if budget is not None and widths.shape[1] == len(budget.budget_values):
+            terms.append(budget(widths.mean(0)))
+        return sum(terms) if terms else None
+
     def freeze_widths(self, batches, quantile: float = 0.99):
         """A fixed-width copy of this adaptive model, each head keeping the window that its learned
         extents reach on ``batches`` at ``quantile`` (see :func:`dynconv_nlp.freezing.freeze_widths`)."""
@@ -559,36 +565,26 @@ class DynConvModel(DynConvPreTrainedModel):
         )
 
 
-def _with_width_penalty(loss: torch.Tensor | None, width_penalty: torch.Tensor, coef: float) -> torch.Tensor | None:
-    """The task loss plus ``coef`` times the batch mean of the width penalty [B] (None without a task loss)."""
-    if loss is None or coef == 0:
-        return loss
-    return loss + coef * width_penalty.mean().to(loss.dtype)
-
-
-def _with_width_budget(loss: torch.Tensor | None, outputs: DynConvModelOutput, budget: WidthBudget | None):
-    """The loss plus the width budget's constraint terms on each encoder layer's batch-mean width."""
-    if loss is None or budget is None:
-        return loss
-    return loss + budget(outputs.layer_width_penalty.mean(0)).to(loss.dtype)
-
-
-def _seq2seq_width_budget(config: DynConvConfig) -> WidthBudget | None:
-    """The encoder-decoder's :class:`WidthBudget` over its encoder then decoder layers, when the config
-    sets ``width_budget`` or ``decoder_width_budget`` (a stack without one gets 1: no constraint)."""
-    if config.width_budget is None and config.decoder_width_budget is None:
+def _width_budget(config: DynConvConfig, decoder: bool) -> WidthBudget | None:
+    """The :class:`WidthBudget` over the encoder layers and, with ``decoder``, then the decoder's, when
+    the config sets a budget on either (a stack without one gets 1 per layer: no constraint)."""
+    stacks = [(config.width_budget, config.encoder_layers)]
+    if decoder:
+        stacks.append((config.decoder_width_budget, config.decoder_layers))
+    if all(budgets is None for budgets, _ in stacks):
         return None
-    config.expand_per_layer()
-    budgets = (config.width_budget or [1.0] * config.encoder_layers) + (config.decoder_width_budget or [1.0] * config.decoder_layers)
+    budgets = [b for budgets, layers in stacks for b in (budgets or [1.0] * layers)]
     return WidthBudget(budgets, config.width_budget_warmup_steps, config.width_budget_step_size)
 
 
 def _encoder_width_budget(config: DynConvConfig) -> WidthBudget | None:
-    """The encoder heads' :class:`WidthBudget`, when the config sets ``width_budget``."""
-    if config.width_budget is None:
-        return None
-    config.expand_per_layer()  # from_pretrained(path, width_budget=0.25) sets the attribute as given
-    return WidthBudget(config.width_budget, config.width_budget_warmup_steps, config.width_budget_step_size)
+    """The encoder heads' :class:`WidthBudget` (and the distiller's), when the config sets ``width_budget``."""
+    return _width_budget(config, decoder=False)
+
+
+def _plus(loss: torch.Tensor | None, width_loss: torch.Tensor | None) -> torch.Tensor | None:
+    """The task loss plus the width terms, where there are both."""
+    return loss + width_loss if loss is not None and width_loss is not None else loss
 
 
 class DynConvClassificationHead(nn.Module):
@@ -652,11 +648,9 @@ class DynConvForSequenceClassification(DynConvPreTrainedModel):
         logits = self.classifier(pool(outputs.last_hidden_state, attention_mask, self.config.classifier_pooling))
         loss = None
         if labels is not None:
-            loss = self._task_loss(logits, labels.to(logits.device))
+            loss = _plus(self._task_loss(logits, labels.to(logits.device)), self._width_loss(outputs))
         return DynConvHeadOutput(
-            loss=_with_width_budget(
-                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
-            ),
+            loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -715,10 +709,9 @@ class DynConvForTokenClassification(DynConvPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.to(logits.device).view(-1))
+            loss = _plus(loss, self._width_loss(outputs))
         return DynConvHeadOutput(
-            loss=_with_width_budget(
-                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
-            ),
+            loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -782,10 +775,9 @@ class DynConvForMaskedLM(DynConvPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).view(-1))
+            loss = _plus(loss, self._width_loss(outputs))
         return DynConvHeadOutput(
-            loss=_with_width_budget(
-                _with_width_penalty(loss, outputs.width_penalty, self.config.width_penalty_coef), outputs, self.width_budget
-            ),
+            loss=loss,
             logits=logits,
             hidden_states=outputs.hidden_states,
             widths=outputs.widths,
@@ -942,6 +934,16 @@ def _as_encoder_output(encoder_outputs) -> DynConvModelOutput:
     return DynConvModelOutput(last_hidden_state=encoder_outputs[0], width_penalty=penalty)
 
 
+def _as_encoder_decoder(config: DynConvConfig) -> DynConvConfig:
+    """The config of an encoder-decoder: ``config`` itself when it says ``is_encoder_decoder``, else a
+    copy that does (generate() and the encoder's embeddings read it). The config given is not changed."""
+    if config.is_encoder_decoder:
+        return config
+    config = copy.deepcopy(config)
+    config.is_encoder_decoder = True
+    return config
+
+
 class DynConvSeq2SeqModel(DynConvPreTrainedModel):
     """Encoder-decoder without a head, as BART's and Marian's base models: the ``shared`` token
     embeddings, the ``encoder`` and the ``decoder`` (each with an ``embed_tokens`` tied to ``shared``)
@@ -958,7 +960,7 @@ class DynConvSeq2SeqModel(DynConvPreTrainedModel):
         if config.embedding_size != config.hidden_size:
             raise ValueError(f"the encoder-decoder's layers read its token embeddings: embedding_size "
                              f"({config.embedding_size}) must equal hidden_size ({config.hidden_size})")
-        config.is_encoder_decoder = True
+        config = _as_encoder_decoder(config)
         super().__init__(config)
         self.shared = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
         self.encoder = DynConvEncoder(config, embed_tokens=True)
@@ -1064,11 +1066,11 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
     custom_pipelines = CUSTOM_PIPELINES
 
     def __init__(self, config: DynConvConfig):
-        config.is_encoder_decoder = True  # before PreTrainedModel builds the generation config from it
+        config = _as_encoder_decoder(config)  # before PreTrainedModel builds the generation config from it
         super().__init__(config)
         self.model = DynConvSeq2SeqModel(config)  # checks decoder_layers
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.width_budget = _seq2seq_width_budget(config)
+        self.width_budget = _width_budget(config, decoder=True)
         self.post_init()
 
     @classmethod
@@ -1146,7 +1148,7 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
             loss = F.cross_entropy(logits.view(-1, self.config.vocab_size), labels.to(logits.device).reshape(-1))
         width_loss = self._width_loss(outputs)
         return DynConvSeq2SeqLMOutput(
-            loss=loss + width_loss if loss is not None and width_loss is not None else loss,
+            loss=_plus(loss, width_loss),
             logits=logits,
             cache=outputs.cache,
             decoder_hidden_states=outputs.decoder_hidden_states,
@@ -1157,17 +1159,6 @@ class DynConvForConditionalGeneration(DynConvPreTrainedModel, GenerationMixin):
             width_penalty=outputs.width_penalty,
             width_loss=width_loss,
         )
-
-    def _width_loss(self, outputs: DynConvSeq2SeqModelOutput) -> torch.Tensor | None:
-        """The penalty's and the budget's terms (the budget's only with every layer's width: when the
-        encoder ran in this call)."""
-        terms = []
-        if self.config.width_penalty_coef:
-            terms.append(self.config.width_penalty_coef * outputs.width_penalty.mean())
-        widths = outputs.layer_width_penalty
-        if self.width_budget is not None and widths.shape[1] == len(self.width_budget.budget_values):
-            terms.append(self.width_budget(widths.mean(0)))
-        return sum(terms) if terms else None
 
 
 def _register_checkpoint_renamings() -> bool:
@@ -1199,12 +1190,33 @@ CHECKPOINT_RENAMINGS = {
 _RENAMES_OLD_CHECKPOINTS = _register_checkpoint_renamings()
 
 
-__all__ = [
-    "DynConvForConditionalGeneration",
-    "DynConvForMaskedLM",
-    "DynConvForSequenceClassification",
-    "DynConvForTokenClassification",
-    "DynConvModel",
-    "DynConvPreTrainedModel",
-    "DynConvSeq2SeqModel",
-]
+# The public classes, each with the Auto class it registers with (None: exported, not registered):
+# the one list of them. ``import dynconv_nlp`` exports them (and ``dynconv_nlp.models.dynconv``) and
+# registers them (:func:`register_auto_classes`); a saved model's config.json maps each Auto class to
+# its class in the saved code (:data:`AUTO_MAP`), for ``trust_remote_code``.
+AUTO_CLASSES = {
+    "DynConvConfig": "AutoConfig",
+    "DynConvModel": "AutoModel",
+    "DynConvForSequenceClassification": "AutoModelForSequenceClassification",
+    "DynConvForTokenClassification": "AutoModelForTokenClassification",
+    "DynConvForMaskedLM": "AutoModelForMaskedLM",
+    "DynConvForConditionalGeneration": "AutoModelForSeq2SeqLM",
+    "DynConvPreTrainedModel": None,
+    "DynConvSeq2SeqModel": None,
+}
+# Written into config.json on save: where transformers finds each class in the saved code (the flat
+# files of remote_code.py: configuration_dynconv.py, modeling_dynconv.py).
+AUTO_MAP = {
+    auto: f"{globals()[name].__module__.rpartition('.')[2]}.{name}" for name, auto in AUTO_CLASSES.items() if auto
+}
+
+
+def register_auto_classes() -> None:
+    """Register the config with ``AutoConfig`` and each model with its Auto class (:data:`AUTO_CLASSES`)."""
+    transformers.AutoConfig.register(DynConvConfig.model_type, DynConvConfig, exist_ok=True)
+    for name, auto in AUTO_CLASSES.items():
+        if auto not in (None, "AutoConfig"):
+            getattr(transformers, auto).register(DynConvConfig, globals()[name], exist_ok=True)
+
+
+__all__ = list(AUTO_CLASSES)
