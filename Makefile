@@ -30,23 +30,23 @@ glue-seeds: install
 	  OMP_NUM_THREADS=1 $(BIN)/python scripts/run_glue.py configs/glue/negation_scope.yaml --seed $$seed \
 	    --output_dir outputs/negation_scope_seed$$seed --overwrite_output_dir || exit 1; \
 	done
-	$(BIN)/python scripts/collect_results.py outputs/negation_scope_seed42 outputs/negation_scope_seed1 \
+	$(BIN)/python benchmarks/negation_scope/collect_results.py outputs/negation_scope_seed42 outputs/negation_scope_seed1 \
 	  outputs/negation_scope_seed2 --metrics eval_accuracy test_accuracy train_loss train_seconds --output benchmarks/negation_scope/results.json
 
 test: install
 	$(BIN)/python -m pytest -q
 
 benchmark: install
-	$(BIN)/python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu
-	$(BIN)/python scripts/benchmark_model.py --output_dir benchmarks/model_cpu
+	$(BIN)/python benchmarks/benchmark_ops.py --output_dir benchmarks/ops_cpu
+	$(BIN)/python benchmarks/benchmark_model.py --output_dir benchmarks/model_cpu
 
-# The GPU check (scripts/gpu_check.py, about 8 minutes on one GPU): every CUDA path against the reference,
+# The GPU check (benchmarks/gpu_check.py, about 8 minutes on one GPU): every CUDA path against the reference,
 # the models, a bf16 run, the op benchmarks; results in benchmarks/ops_gpu/. On a fresh clone, name the
 # CUDA build of PyTorch (its wheel brings triton), e.g.
 #   make gpu-check TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 # Without a GPU it says so and exits 0.
 gpu-check: install
-	$(BIN)/python scripts/gpu_check.py
+	$(BIN)/python benchmarks/gpu_check.py
 
 # Pretrain the small encoder on ../shared/data's training text, then fine-tune it on five GLUE tasks,
 # and the same model from scratch beside it (results in outputs/<task>_{pretrained,scratch}/all_results.json).

@@ -27,13 +27,13 @@ interleaved (A, B, A, B, ...) so that load from other processes hits both alike;
 ratios of those medians. Models are randomly initialised: untrained weights time the same.
 
 Widths: the DynConv classifier with K = ``--width_kernel_size`` in every layer and every layer's
-extents forced to learned-looking ones (``benchmark_ops.learned_looking_extents``) of each mean
+extents forced to learned-looking ones (``dynconv_nlp.benchmarking.extents.learned_looking_extents``) of each mean
 width: inference with all K taps, trimmed per call (``trim=True``) and per tile (``trim="tile"``).
 
-    python scripts/benchmark_model.py                  # classifier and decoding, small sizes: about 7 min on one core
-    python scripts/benchmark_model.py --parts widths --output_dir benchmarks/widths_model_cpu
-    python scripts/benchmark_model.py --parts classifier --seq_lens 512 2048 --output_dir benchmarks/model
-    OMP_NUM_THREADS=1 python scripts/benchmark_model.py --parts decoding --decode_lengths 16 128 512
+    python benchmarks/benchmark_model.py                  # classifier and decoding, small sizes: about 7 min on one core
+    python benchmarks/benchmark_model.py --parts widths --output_dir benchmarks/widths_model_cpu
+    python benchmarks/benchmark_model.py --parts classifier --seq_lens 512 2048 --output_dir benchmarks/model
+    OMP_NUM_THREADS=1 python benchmarks/benchmark_model.py --parts decoding --decode_lengths 16 128 512
 """
 
 import argparse
@@ -57,13 +57,13 @@ from transformers import (
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.models.dynconv import DynConvConfig, DynConvForConditionalGeneration, DynConvForSequenceClassification
-from dynconv_nlp.models.dynconv.configuration_dynconv import CONV_BACKENDS
-from dynconv_nlp.benchmarking import interleaved_medians
+from dynconv_nlp.benchmarking.extents import learned_looking_extents
+from dynconv_nlp.benchmarking.params import count_parameters
+from dynconv_nlp.benchmarking.timing import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.layers import DynamicConv1d
+from dynconv_nlp.layers.dynamic_conv import CONV_BACKENDS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_ops import learned_looking_extents  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "models"
 PARTS = ("classifier", "decoding", "widths")
@@ -140,10 +140,6 @@ def load_config(path: Path, flag: str, dynconv: bool = True, **overrides):
     return config
 
 
-def num_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)  # not fixed sinusoid tables
-
-
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -192,7 +188,7 @@ def benchmark_classifier(args) -> dict:
     models = classifier_models(args)
     # The same optimizer for both: AdamW's cost is per parameter, and the counts are printed beside the times.
     optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
-    params = {name: num_params(m) for name, m in models.items()}
+    params = {name: count_parameters(m) for name, m in models.items()}
     progress(f"classifier parameters: {params}")
 
     def train_step(name, input_ids, labels):
@@ -370,7 +366,7 @@ def token_times_ms(stamps: list[float], length: int, window: int) -> list[float]
 
 def benchmark_decoding(args) -> dict:
     models = decoding_models(args)
-    params = {name: num_params(m) for name, m in models.items()}
+    params = {name: count_parameters(m) for name, m in models.items()}
     progress(f"decoding parameters: {params}")
     g = torch.Generator().manual_seed(args.seed)
     source = torch.randint(EOS + 1, args.vocab_size, (args.decode_batch_size, args.source_len), generator=g)  # [B, S]
@@ -461,7 +457,6 @@ def width_config(args) -> DynConvConfig:
     if args.conv_backend:
         overrides["conv_backend"] = args.conv_backend
     config = load_config(args.config_name, "--config_name", **overrides)
-    config.expand_per_layer()
     config.max_position_embeddings = max(config.max_position_embeddings, max(args.width_seq_lens))
     return config
 

@@ -23,10 +23,10 @@ per token (uniform around a mean width, and those a trained model learned, ``--t
 untrimmed, trimmed per call, per tile and per bucket of tokens, against the ideal: the same layer
 with only the mean's taps.
 
-    python scripts/benchmark_ops.py --output_dir benchmarks/ops_cpu          # the README's tables and plot
-    python scripts/benchmark_ops.py --seq_lens 512 --kernel_sizes 7 --parts ops
-    python scripts/benchmark_ops.py --device cuda --output_dir benchmarks/ops_gpu   # triton, on a GPU
-    python scripts/benchmark_ops.py --parts trim --output_dir benchmarks/trim_cpu \
+    python benchmarks/benchmark_ops.py --output_dir benchmarks/ops_cpu          # the README's tables and plot
+    python benchmarks/benchmark_ops.py --seq_lens 512 --kernel_sizes 7 --parts ops
+    python benchmarks/benchmark_ops.py --device cuda --output_dir benchmarks/ops_gpu   # triton, on a GPU
+    python benchmarks/benchmark_ops.py --parts trim --output_dir benchmarks/trim_cpu \
         --trim_extents benchmarks/width/extents/negation_scope-budget-k127-10-seed1.json
 """
 
@@ -36,13 +36,14 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dynconv_nlp.benchmarking import interleaved_medians
+from dynconv_nlp.benchmarking.extents import forced_extents, learned_extents, learned_looking_extents
+from dynconv_nlp.benchmarking.runs import portable
+from dynconv_nlp.benchmarking.timing import interleaved_medians, median_ms, peak_mb, seconds, sync
 from dynconv_nlp.layers import DynamicConv1d
 from dynconv_nlp.ops import BACKENDS, dynamic_conv1d, triton_available
 from dynconv_nlp.ops.dispatch import select_backend
@@ -105,50 +106,6 @@ def runnable_backends(device: str) -> list[str]:
     if not (device.startswith("cuda") and triton_available()):
         names.remove("triton")
     return names
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def seconds(fn, device: str, calls: int = 1) -> float:
-    """Seconds per call of ``calls`` calls of ``fn`` back to back."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    sync(device)
-    return (time.perf_counter() - start) / calls
-
-
-def median_ms(fn, repeats: int, device: str) -> float:
-    fn()  # warm-up: allocator, kernel compilation, caches
-    sync(device)
-    # On a GPU, ten calls between synchronisations: the launches queue up behind the running kernels,
-    # so a short kernel is timed, not its launch and the synchronisation.
-    calls = 10 if device.startswith("cuda") else 1
-    return 1e3 * statistics.median(seconds(fn, device, calls) for _ in range(repeats))
-
-
-def peak_mb(fn, device: str) -> float | None:
-    """Peak MB of the tensors alive while ``fn`` runs, inputs included."""
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() / 2**20
-    # On the CPU the profiler's memory timeline sees every allocation, compiled kernels' included.
-    from torch.profiler import ProfilerActivity, profile
-    from torch.profiler._memory_profiler import MemoryProfileTimeline
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
-        fn()
-    try:
-        _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
-    except Exception:  # a private API: if a torch release changes it, report no number rather than fail
-        return None
-    return max((sum(s) for s in sizes), default=0) / 2**20
 
 
 def measure_machine(device: str, dtype: torch.dtype) -> dict:
@@ -322,15 +279,6 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "NO"
 
 
-def forced_extents(B, T, H, K, varied: bool, device, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Extents [B, T, H] with a mean width l + r of K / 4: all l = r = K / 8, or each uniform in [0, K / 4]."""
-    if not varied:
-        full = torch.full((B, T, H), K / 8, device=device)
-        return full, full.clone()
-    left, right = (torch.rand(B, T, H, generator=generator).to(device) * K / 4 for _ in range(2))
-    return left, right
-
-
 def layer_ms(layer: DynamicConv1d, x: torch.Tensor, args) -> tuple[float, float]:
     """Median ms of the layer's forward (no gradients) and of its forward+backward on x [B, T, C]."""
 
@@ -382,30 +330,8 @@ def benchmark_payoff(args) -> list[dict]:
     return rows
 
 
-def learned_looking_extents(B, T, H, K, mean_width: float, causal: bool, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Extents [B, T, H] that vary per token and head: each side's share of its maximum uniform in
-    [0, 2 * mean_width], so that the mean width (l + r) / (K - 1) is ``mean_width`` (as gpu_check's taps)."""
-    max_left, max_right = (K - 1, 0) if causal else (K // 2, K - 1 - K // 2)
-    left, right = (2 * mean_width * torch.rand(B, T, H, generator=generator) for _ in range(2))
-    return left * max_left, right * max_right
-
-
 # The trim part's modes: DynamicConv1d's trim setting for each.
 TRIM_PART_MODES = {"full": False, "call": True, "tile": "tile", "token": "token"}
-
-
-def learned_extents(path: Path, B: int, T: int, K: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Each layer's extents [B, T, H] (left, right) from a file of learned extents: its sentences one
-    after another (from the first again when they run out), as shares of the side's maximum taps at
-    kernel size K."""
-    record = json.loads(path.read_text())
-    max_left, max_right = (K - 1, 0) if record["causal"] else (K // 2, K - 1 - K // 2)
-    layers = []
-    for sentences in record["layers"]:
-        tokens = [token for sentence in sentences for token in sentence]  # each [H][2]
-        tokens = torch.tensor([tokens[i % len(tokens)] for i in range(B * T)]).view(B, T, -1, 2)
-        layers.append((tokens[..., 0] * max_left, tokens[..., 1] * max_right))
-    return layers
 
 
 def trim_row(layer: DynamicConv1d, x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, args, **labels) -> dict:
@@ -515,7 +441,7 @@ def benchmark_learned_widths(args) -> dict:
                 model(**batch)
 
         times[trim] = median_ms(forward, args.repeats, args.device)
-    row = dict(model=str(args.width_model), batch=list(batch["input_ids"].shape),
+    row = dict(model=portable(args.width_model), batch=list(batch["input_ids"].shape),
                kernel_sizes=[layer.kernel_size for layer in layers], mean_widths=mean_widths,
                full_ms=times[False], trimmed_ms=times[True], trimmed_over_full=times[True] / times[False])
     print(json.dumps(row), file=sys.stderr, flush=True)

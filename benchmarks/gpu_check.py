@@ -1,6 +1,6 @@
 """The GPU check: one command that proves the CUDA paths against the reference and times them.
 
-Run ``make gpu-check`` (or ``python scripts/gpu_check.py``) on a machine with one CUDA GPU; about
+Run ``make gpu-check`` (or ``python benchmarks/gpu_check.py``) on a machine with one CUDA GPU; about
 8 minutes on an H100/H200. It prints every check as it runs and rewrites ``benchmarks/ops_gpu/``
 (``results.json``, ``results.md``) after each part, so a run cut short keeps what it measured.
 
@@ -15,7 +15,7 @@ Parts (``--parts``, in this order):
   cache, ``torch.compile(model)`` against eager.
 - ``train``: a short bf16 ``run_glue.py`` run (600 steps) of the generated ``negation_scope`` task
   through ``accelerate launch``; its loss must fall from epoch to epoch.
-- ``benchmark``: ``scripts/benchmark_ops.py`` at GPU sizes (triton, unfold and SDPA; the memory
+- ``benchmark``: ``benchmarks/benchmark_ops.py`` at GPU sizes (triton, unfold and SDPA; the memory
   floor; peak memory) into ``benchmarks/ops_gpu/c512`` and ``c1024``, and the Triton kernels'
   tile skipping at mean widths of 10, 25 and 50% of K - 1 against all taps.
 
@@ -36,8 +36,10 @@ from pathlib import Path
 
 import torch
 
+from dynconv_nlp.benchmarking.extents import learned_looking_taps
+from dynconv_nlp.benchmarking.timing import median_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # the package and benchmark_ops, installed or not
 
 PARTS = ("ops", "models", "train", "benchmark")
 KERNEL_SIZES = (1, 3, 4, 7, 15, 31, 63, 127)
@@ -183,21 +185,6 @@ def compare_with_naive(backend: str, x, weight, padding_l: int, grad_y, inactive
     return None
 
 
-def learned_looking_taps(B, T, H, K, mean_width: float, device, causal: bool, seed=0):
-    """Taps [B, T, H, K] as the layer makes them: softmax over the window of extents that vary per
-    token and head around ``mean_width`` of K - 1, zero outside it (so whole tiles skip taps)."""
-    from dynconv_nlp.layers.dynamic_conv import ramp_mask
-
-    g = torch.Generator().manual_seed(seed)
-    max_left, max_right = (K - 1, 0) if causal else (K // 2, K - 1 - K // 2)
-    share = (2 * mean_width * torch.rand(B, T, H, generator=g)).clamp(0, 1)  # uniform with the given mean
-    left, right = share * max_left, share * max_right
-    mask = ramp_mask(left, right, K, max_left, 1.0)
-    logits = torch.randn(B, T, H, K, generator=g)
-    weight = torch.where(mask > 0, logits + mask.clamp_min(1e-30).log(), float("-inf")).softmax(-1)
-    return weight.to(device)
-
-
 def check_empty(backend: str, device: str) -> str | None:
     from dynconv_nlp.ops import dynamic_conv1d
 
@@ -230,16 +217,11 @@ def check_skipping(mean_width: float, causal: bool, device: str) -> str | None:
     return compare_with_naive("triton", x, weight, K - 1 if causal else K // 2, grad_y, inactive_taps=True)
 
 
-def child_environment() -> dict:
-    """The environment for subprocesses: the package importable from the clone, installed or not."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-
-
 def run_pytest(path: str) -> str | None:
     """The project's own tests of ``path``, which run on CUDA where it is there."""
     try:
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path], cwd=ROOT,
-                                capture_output=True, text=True, env=child_environment(), timeout=PYTEST_TIMEOUT_S)
+                                capture_output=True, text=True, timeout=PYTEST_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return f"did not finish in {PYTEST_TIMEOUT_S} s"
     print(result.stdout[-2000:], flush=True)
@@ -396,7 +378,7 @@ def check_training(report: Report, train_samples: int = 6400) -> None:
         ]
         print(" ".join(command), flush=True)
         try:
-            code = subprocess.run(command, cwd=ROOT, env=child_environment(), timeout=TRAIN_TIMEOUT_S).returncode
+            code = subprocess.run(command, cwd=ROOT, timeout=TRAIN_TIMEOUT_S).returncode
         except subprocess.TimeoutExpired:
             report.add("train", "bf16 run_glue.py through accelerate", False, f"did not finish in {TRAIN_TIMEOUT_S} s")
             return
@@ -422,8 +404,6 @@ def check_training(report: Report, train_samples: int = 6400) -> None:
 
 def benchmark_skipping(device: str) -> list[dict]:
     """Triton forward+backward (zero taps declared inactive) on learned-looking taps against all K taps."""
-    from benchmark_ops import median_ms
-
     from dynconv_nlp.ops import dynamic_conv1d
 
     B, T, C, H, K = 8, 2048, 512, 8, 127
@@ -477,9 +457,13 @@ def benchmark_targets(op_rows: list[dict], skipping: list[dict]) -> list[tuple[s
     return targets
 
 
-def run_benchmarks(report: Report, output_dir: Path, repeats: int) -> None:
-    import benchmark_ops
+def benchmark_ops(argv: list[str]) -> str | None:
+    """Run ``benchmarks/benchmark_ops.py`` with ``argv``; None if it succeeded, else why not."""
+    code = subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_ops.py")), *argv], cwd=ROOT).returncode
+    return None if code == 0 else f"it failed (exit {code})"
 
+
+def run_benchmarks(report: Report, output_dir: Path, repeats: int) -> None:
     part = "benchmark"
     op_rows, report.measurements["benchmarks"] = [], []
     for name, tokens, C, H in BENCHMARKS:
@@ -489,7 +473,7 @@ def run_benchmarks(report: Report, output_dir: Path, repeats: int) -> None:
                 "--hidden_size", str(C), "--num_heads", str(H), "--kernel_sizes", "31", "127",
                 "--backends", *backends, "--repeats", str(repeats), "--output_dir", str(output_dir / name)]
         if report.run(part, f"benchmark_ops.py {name} (B*T = {tokens}, C = {C}, H = {H})",
-                      lambda argv: None if benchmark_ops.main(argv) == 0 else "it failed", argv):
+                      benchmark_ops, argv):
             rows = json.loads((output_dir / name / "results.json").read_text())["rows"]
             op_rows += rows
             report.measurements["benchmarks"].append(name)

@@ -1,6 +1,7 @@
 """Test helpers: a tiny DynConv config, random token ids, a corpus for tokenizers, tiny BERT-family
-teachers' configs and text (imported by the tests)."""
+teachers' configs and text, the scripts as modules (imported by the tests)."""
 
+import importlib.util
 import json
 import os
 import random
@@ -14,6 +15,23 @@ import torch
 from transformers import BertConfig, ElectraConfig, RobertaConfig
 
 from dynconv_nlp import DynConvConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script_path(name: str) -> Path:
+    """scripts/NAME.py (a user recipe) or benchmarks/**/NAME.py (a study harness)."""
+    recipe = ROOT / "scripts" / f"{name}.py"
+    return recipe if recipe.exists() else next(ROOT.glob(f"benchmarks/**/{name}.py"))
+
+
+def import_script(name: str):
+    """A script (see :func:`script_path`) imported as a module, so that its main() can be called in-process."""
+    spec = importlib.util.spec_from_file_location(name, script_path(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 CORPUS = [
     "the cat sat on the mat",

@@ -2,15 +2,15 @@ import types
 
 import pytest
 
-from dynconv_nlp import benchmarking
-from dynconv_nlp.benchmarking import interleaved_medians
+from dynconv_nlp.benchmarking import timing
+from dynconv_nlp.benchmarking.timing import interleaved_medians
 
 
 @pytest.fixture
 def clock(monkeypatch):
     """A fake ``time`` whose clock moves only when a call says how long it took."""
     state = types.SimpleNamespace(now=0.0)
-    monkeypatch.setattr(benchmarking, "time", types.SimpleNamespace(perf_counter=lambda: state.now))
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: state.now))
     return state
 
 

@@ -12,11 +12,11 @@ that is not distilled yet is distilled first (``scripts/distill_to_dynconv.py``,
 last checkpoint after an interruption); each model's fine-tunes wait for it.
 
     make teacher
-    python scripts/benchmark_distill.py --glue_dir ../shared/data/glue --jobs 2
-    python scripts/benchmark_distill.py --glue_dir ../shared/data/glue --models teacher --tasks sst2 --seeds 42
-    python scripts/benchmark_distill.py --timing_only          # inference times and tables from what has run
+    python benchmarks/distill/benchmark_distill.py --glue_dir ../shared/data/glue --jobs 2
+    python benchmarks/distill/benchmark_distill.py --glue_dir ../shared/data/glue --models teacher --tasks sst2 --seeds 42
+    python benchmarks/distill/benchmark_distill.py --timing_only          # inference times and tables from what has run
 
-Runs are ``benchmark_quality.py``'s: each finished one writes a small JSON to ``<output_dir>/runs/``
+Runs are those of ``dynconv_nlp.benchmarking.runs``: each finished one writes a small JSON to ``<output_dir>/runs/``
 (commit them as they land), an interrupted one resumes, a result made with other settings is
 refused. The tables (``results.md``: GLUE dev main scores x 100, mean ± std over seeds; the
 distillations' wall time, losses and learned widths; inference time of teacher and students in
@@ -32,7 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -41,17 +41,15 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.benchmarking import interleaved_medians
+from dynconv_nlp.benchmarking.runs import GLUE_TASKS, ROOT, Run, execute, report_failures, run_pool, threads_per_job
+from dynconv_nlp.benchmarking.tables import majority_class_score, score_rows
+from dynconv_nlp.benchmarking.timing import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.distillation.mirror import teacher_max_length
 from dynconv_nlp.errors import UsageError
 from dynconv_nlp.training.progress import latest_checkpoint
 
 # The run machinery (plan, resume, fingerprints, score tables) is the quality study's.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_quality import GLUE_TASKS, Run, execute, majority_class_score, score_rows  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 TEACHER = ROOT / ".cache/teachers/all-MiniLM-L6-v2"
 TEACHER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the shipped model cards name
 # Students: distill_to_dynconv.py options added to --distill_config's (config_overrides are joined).
@@ -243,32 +241,34 @@ def run_all(args) -> list[str]:
     a fine-tune that waits for its student waits for a job that is already running, never for one
     queued behind it.
     """
-    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
-    failed, futures = [], {}
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        wanted = {VARIANTS[m][0] if m in VARIANTS else m for m in args.models}
-        students = {m: pool.submit(distill, args, m, threads) for m in STUDENTS if m in wanted}
+    threads = threads_per_job(args.jobs, args.threads)
+    wanted = {VARIANTS[m][0] if m in VARIANTS else m for m in args.models}
+    distilled = {m: Future() for m in STUDENTS if m in wanted}  # each student's: True once it is distilled
 
-        def fine_tune(run: Run):
-            student = VARIANTS[run.model][0] if run.model in VARIANTS else run.model
-            if student in students and not students[student].result():
-                print(f"skip {run.name}: its student failed to distil", flush=True)
-                return None
-            if run.model.endswith("-pooler"):
-                pooler_variant(args, student)
-            result = execute(run, args, threads)
-            if result is not None:  # its training states (a 22M model's are ~270 MB each) are not needed again
-                for checkpoint in (args.work_dir / run.name).glob("epoch_*"):
-                    shutil.rmtree(checkpoint)
-            return result
+    def distil(model: str) -> bool:
+        ok = False
+        try:
+            ok = distill(args, model, threads)
+        finally:  # its fine-tunes wait on it, even if it raised
+            distilled[model].set_result(ok)
+        return ok
 
-        for run in plan_runs(args):
-            futures[pool.submit(fine_tune, run)] = run.name
-        for future in as_completed([*futures, *students.values()]):
-            if future.result() in (None, False):
-                failed.append(futures.get(future, "a distillation"))
-            write_tables(args)
-    return failed
+    def fine_tune(run: Run):
+        student = VARIANTS[run.model][0] if run.model in VARIANTS else run.model
+        if student in distilled and not distilled[student].result():
+            print(f"skip {run.name}: its student failed to distil", flush=True)
+            return None
+        if run.model.endswith("-pooler"):
+            pooler_variant(args, student)
+        result = execute(run, args, threads)
+        if result is not None:  # its training states (a 22M model's are ~270 MB each) are not needed again
+            for checkpoint in (args.work_dir / run.name).glob("epoch_*"):
+                shutil.rmtree(checkpoint)
+        return result
+
+    calls = {f"distil {m}": functools.partial(distil, m) for m in distilled}
+    calls |= {run.name: functools.partial(fine_tune, run) for run in plan_runs(args)}
+    return run_pool(calls, args.jobs, after_each=lambda: write_tables(args))
 
 
 def inference_seconds(models_by_length: dict[int, dict], tokens_per_batch: int, repeats: int) -> dict:
@@ -418,7 +418,7 @@ def card_glue_results(args, glue: dict) -> None:
                    "MRPC: mean of accuracy and F1, STS-B: mean of Pearson and Spearman, CoLA: Matthews. The teacher "
                    "and this student were fine-tuned with the same settings (`configs/distill/glue/<task>.yaml`: "
                    "learning rate 1e-4, warm-up 0.1, batch 32); `-defaults`: with `run_glue.py`'s defaults for a "
-                   "checkpoint (5e-5, no warm-up). Reproduce with dynconv_nlp's `python scripts/benchmark_distill.py "
+                   "checkpoint (5e-5, no warm-up). Reproduce with dynconv_nlp's `python benchmarks/distill/benchmark_distill.py "
                    f"--glue_dir <glue> --models teacher {student}`; the whole study is `benchmarks/distill/results.md`.",
                    "", *glue["table"], *rows]
         card.write_text(text + "\n\n" + "\n".join(section) + "\n")
@@ -522,11 +522,7 @@ def main(argv=None) -> int:
     if not args.no_timing:
         time_models(args)
     print(write_tables(args))
-    if failed:
-        print(f"benchmark_distill.py: error: {len(failed)} runs failed ({', '.join(failed)}); see the logs in {args.work_dir}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return report_failures("benchmark_distill.py", failed, args.work_dir)
 
 
 if __name__ == "__main__":

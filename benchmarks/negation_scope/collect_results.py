@@ -1,6 +1,6 @@
 """Gather the metrics of finished runs (their all_results.json) into one results file: per run, mean and spread.
 
-    python scripts/collect_results.py outputs/negation_scope_seed* --metrics eval_accuracy test_accuracy \\
+    python benchmarks/negation_scope/collect_results.py outputs/negation_scope_seed* --metrics eval_accuracy test_accuracy \\
         --output benchmarks/negation_scope/results.json
 
 Each run's seed is read from its run_info.json. The spread is the sample standard deviation over

@@ -1,8 +1,8 @@
 """Where does a trained DynConv encoder look? Learned extents per layer and per token class, on dev text.
 
-    python scripts/analyze_widths.py outputs/quality/glue-sst2-adaptive-seed1 --glue_dir ../shared/data/glue \
+    python benchmarks/quality/analyze_widths.py outputs/quality/glue-sst2-adaptive-seed1 --glue_dir ../shared/data/glue \
         --task_name sst2 --output_dir benchmarks/quality/widths_sst2
-    python scripts/analyze_widths.py path/to/model --text_file sentences.txt --output_dir widths/
+    python benchmarks/quality/analyze_widths.py path/to/model --text_file sentences.txt --output_dir widths/
 
 Writes to ``--output_dir``:
     width_histograms.png     per layer, the histogram of left + right extents over real tokens and heads
@@ -33,6 +33,7 @@ from dynconv_nlp.analysis import (
 from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.data.text import load_text_file
 from dynconv_nlp.plotting import plot_widths
+from dynconv_nlp.benchmarking.runs import portable
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.errors import UsageError
 
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     share = ", ".join(f"layer {i} {f:.0%}" for i, f in enumerate(fractions))
     text = f"{len(texts[0])} texts, {len(token_ids)} tokens; share of K - 1 in use: {share}\n\n{table}"
     (args.output_dir / "width_by_token_class.md").write_text(text + "\n")
-    summary = dict(model=str(args.model), texts=len(texts[0]), tokens=len(token_ids), kernel_sizes=kernel_sizes,
+    summary = dict(model=portable(args.model), texts=len(texts[0]), tokens=len(token_ids), kernel_sizes=kernel_sizes,
                    width_fraction_per_layer=fractions, by_token_class=by_class)  # fmt: skip
     (args.output_dir / "widths.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(text)

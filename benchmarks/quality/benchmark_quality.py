@@ -27,10 +27,10 @@ The DynConv variants are ``--config_name`` (default ``configs/models/small.json`
 ``width_mode`` / ``kernel_type`` changed; the BERT config takes its width, depth, heads, dropout and
 activation and the feed-forward size that brings its parameter count closest.
 
-    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --jobs 2
-    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --tasks rte mrpc --seeds 1 --jobs 2
-    python scripts/benchmark_quality.py --translation --tasks --seeds 1       # Multi30k only
-    python scripts/benchmark_quality.py --glue_dir ../shared/data/glue --tasks --width_penalties 0 0.01 0.1
+    python benchmarks/quality/benchmark_quality.py --glue_dir ../shared/data/glue --jobs 2
+    python benchmarks/quality/benchmark_quality.py --glue_dir ../shared/data/glue --tasks rte mrpc --seeds 1 --jobs 2
+    python benchmarks/quality/benchmark_quality.py --translation --tasks --seeds 1       # Multi30k only
+    python benchmarks/quality/benchmark_quality.py --glue_dir ../shared/data/glue --tasks --width_penalties 0 0.01 0.1
 
 Each finished run writes a small JSON to ``<output_dir>/runs/`` (commit them as they land); the
 models and checkpoints stay in ``--work_dir``. Run the same command again after an interruption:
@@ -46,41 +46,24 @@ epoch; both are reported. Wall times of runs that ran two at a time include the 
 import argparse
 import copy
 import functools
-import hashlib
 import json
-import math
-import os
-import shlex
 import statistics
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
-from transformers import (
-    AutoConfig,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    BertConfig,
-)
+from transformers import AutoConfig, BertConfig
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
-from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, encode_batches, kept_taps, mean_width_fractions
-from dynconv_nlp.benchmarking import interleaved_medians
-from dynconv_nlp.data.classification import load_classification_data
-from dynconv_nlp.metrics import glue_metrics
-from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
+from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, kept_taps, mean_width_fractions
+from dynconv_nlp.benchmarking.params import config_parameters
+from dynconv_nlp.benchmarking.runs import GLUE_TASKS, NOT_BUDGET, ROOT, Run, execute, report_failures, run_pool, threads_per_job
+from dynconv_nlp.benchmarking.tables import dev_batches, majority_class_score, mean_std, score_rows
+from dynconv_nlp.benchmarking.timing import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
 from dynconv_nlp.errors import UsageError
-from dynconv_nlp.training.progress import latest_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
-GLUE_TASKS = ("sst2", "cola", "mrpc", "stsb", "rte")
+from dynconv_nlp.models.dynconv import DynConvForSequenceClassification
 MODELS = ("adaptive", "fixed", "light", "transformer")
 DYNCONV_VARIANTS = {
     "adaptive": dict(kernel_type="dynamic", width_mode="adaptive"),
@@ -90,16 +73,6 @@ DYNCONV_VARIANTS = {
 MT_MODELS = {"dynconv": "configs/models/small_mt.json", "transformer": "configs/models/transformer_small_mt.json"}
 DEFAULT_EPOCHS = {"sst2": 1}  # SST-2 has 67k sentences; the small tasks get 3 epochs
 MAX_PARAM_GAP = 0.05
-# Settings of the task configs that are not part of the budget: the model, where outputs go, extras.
-NOT_BUDGET = ("config_name", "model_name_or_path", "output_dir", "do_predict", "plot_widths", "push_to_hub")
-# GLUE's main score per task: the mean of the task's metrics where it has two.
-MAIN_SCORE = {
-    "sst2": ("accuracy",),
-    "cola": ("matthews_correlation",),
-    "mrpc": ("accuracy", "f1"),
-    "stsb": ("pearson", "spearmanr"),
-    "rte": ("accuracy",),
-}
 TARGET_SST2 = 0.85  # adaptive DynConv from scratch, SST-2 dev accuracy
 TARGET_BLEU = 35.0  # small DynConv, Multi30k test_2016 De->En
 
@@ -172,13 +145,6 @@ def parse_learning_rates(pairs: list[str]) -> dict[str, float]:
 # --- models with matched parameter counts -------------------------------------------------------
 
 
-def num_params(config, seq2seq: bool = False) -> int:
-    with torch.device("meta"):  # counts need shapes only
-        auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForSequenceClassification
-        model = auto.from_config(config)
-    return sum(p.numel() for p in model.parameters())
-
-
 def bert_like(dynconv, intermediate_size: int, max_length: int) -> BertConfig:
     """A BERT encoder with the DynConv config's width, depth, heads, vocabulary, activation and dropout."""
     return BertConfig(
@@ -204,10 +170,10 @@ def encoder_configs(config_name: Path, vocab_size: int, max_length: int) -> dict
     configs = {}
     for name, variant in DYNCONV_VARIANTS.items():
         configs[name] = AutoConfig.from_pretrained(config_name, vocab_size=vocab_size, **variant)
-    target = num_params(configs["adaptive"])
+    target = config_parameters(configs["adaptive"])
     sizes = range(base.hidden_size // 4, 8 * base.hidden_size + 1, 16)
     configs["transformer"] = min(
-        (bert_like(base, size, max_length) for size in sizes), key=lambda c: abs(num_params(c) - target)
+        (bert_like(base, size, max_length) for size in sizes), key=lambda c: abs(config_parameters(c) - target)
     )
     return configs
 
@@ -217,7 +183,7 @@ def write_encoder_configs(config_name: Path, config_dir: Path) -> dict[str, int]
     configs = encoder_configs(config_name, vocab_size=8000, max_length=128)
     for name, config in configs.items():
         config.to_json_file(config_dir / f"{name}.json")
-    return {name: num_params(config) for name, config in configs.items()}
+    return {name: config_parameters(config) for name, config in configs.items()}
 
 
 def translation_configs(vocab_size: int) -> dict:
@@ -226,7 +192,7 @@ def translation_configs(vocab_size: int) -> dict:
         name: AutoConfig.from_pretrained(ROOT / path, vocab_size=vocab_size, pad_token_id=0)
         for name, path in MT_MODELS.items()
     }
-    target = num_params(configs["dynconv"], seq2seq=True)
+    target = config_parameters(configs["dynconv"], seq2seq=True)
     marian = configs["transformer"]
 
     def with_feed_forward(size: int):
@@ -235,10 +201,10 @@ def translation_configs(vocab_size: int) -> dict:
         return config
 
     # The count is linear in the feed-forward size: solve for it, then take the best multiple of 16 near it.
-    low, high = (num_params(with_feed_forward(size), seq2seq=True) for size in (256, 512))
+    low, high = (config_parameters(with_feed_forward(size), seq2seq=True) for size in (256, 512))
     guess = 16 * round((256 + (target - low) * 256 / (high - low)) / 16)
     sizes = [size for size in (guess - 16, guess, guess + 16) if size >= 16]
-    counts = {size: num_params(with_feed_forward(size), seq2seq=True) for size in sizes}
+    counts = {size: config_parameters(with_feed_forward(size), seq2seq=True) for size in sizes}
     configs["transformer"] = with_feed_forward(min(sizes, key=lambda size: abs(counts[size] - target)))
     return configs
 
@@ -248,7 +214,7 @@ def write_translation_configs(config_dir: Path) -> dict[str, int]:
     configs = translation_configs(vocab_size=8000)
     for name, config in configs.items():
         config.to_json_file(config_dir / f"mt-{name}.json")
-    return {name: num_params(config, seq2seq=True) for name, config in configs.items()}
+    return {name: config_parameters(config, seq2seq=True) for name, config in configs.items()}
 
 
 def check_params(counts: dict[str, int], reference: str) -> None:
@@ -262,41 +228,6 @@ def check_params(counts: dict[str, int], reference: str) -> None:
 
 
 # --- runs ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One training run: a script, its config file and the model-specific arguments."""
-
-    kind: str  # "glue", "translation" or "sweep"
-    task: str
-    model: str
-    seed: int
-    script: str
-    config_file: Path
-    arguments: list[str] = field(default_factory=list)
-    budget: list[str] = field(default_factory=list)  # settings that replace the config file's, e.g. the lr
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}-{self.task}-{self.model}-seed{self.seed}"
-
-    def fingerprint(self, extra: list[str]) -> str:
-        """A hash of what decides the result: the config file, the model (its config, or a checkpoint's config
-        and weights), overrides, seed, extra arguments."""
-        option = "--config_name" if "--config_name" in self.arguments else "--model_name_or_path"
-        model = Path(self.arguments[self.arguments.index(option) + 1])
-        if model.is_dir():  # a pretrained checkpoint (benchmark_distill.py): its config and every weight file
-            weights = hashlib.sha256()
-            for path in sorted([*model.glob("*.safetensors"), *model.glob("*.bin")]):
-                weights.update(path.read_bytes())
-            model_text = (model / "config.json").read_text() + weights.hexdigest()
-        else:
-            model_text = model.read_text()
-        overrides = [a for a in self.arguments if "=" in a]
-        parts = [self.config_file.read_text(), model_text, overrides, self.seed, extra]
-        text = json.dumps(parts + [self.budget] if self.budget else parts)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def study_task_config(task: str, epochs: int, config_dir: Path) -> Path:
@@ -346,127 +277,7 @@ def plan_runs(args, config_dir: Path) -> list[Run]:
     return runs
 
 
-def command(run: Run, run_dir: Path, extra: list[str], fresh: bool = False) -> list[str]:
-    """The run's command line; unless ``fresh``, resuming from its last checkpoint if it has one."""
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / run.script),
-        str(run.config_file),
-        *run.arguments,
-        *run.budget,
-        "--seed",
-        str(run.seed),
-        "--output_dir",
-        str(run_dir),
-        "--checkpointing_steps",
-        "epoch",
-    ]
-    if run.script == "run_translation.py":
-        cmd += ["--predict_file", str(run_dir / "test.hyp")]
-    if fresh:
-        pass
-    elif latest_checkpoint(run_dir) is not None:  # an epoch's, or a step_N saved when it was stopped
-        cmd += ["--resume_from_checkpoint", "latest"]
-    elif run_dir.exists():
-        cmd += ["--overwrite_output_dir"]  # stopped before its first checkpoint: start it again
-    return cmd + extra
-
-
-def execute(run: Run, args, threads: int) -> dict | None:
-    """Train one run unless its result exists; return its result, or None if it failed (see its log)."""
-    try:
-        return _execute(run, args, threads)
-    except Exception as error:  # one broken run must not stop the others, nor the tables
-        print(f"FAILED {run.name}: {type(error).__name__}: {error}", flush=True)
-        return None
-
-
-def _execute(run: Run, args, threads: int) -> dict | None:
-    extra = shlex.split(args.run_args)
-    fingerprint = run.fingerprint(extra)
-    result_file = args.output_dir / "runs" / f"{run.name}.json"
-    if result_file.exists():
-        result = json.loads(result_file.read_text())
-        if result.get("fingerprint") != fingerprint:
-            raise UsageError(
-                f"{result_file} was made with other settings (config, model, seed or --run_args): "
-                "use another --output_dir, or delete it to run it again"
-            )
-        return result
-    run_dir = args.work_dir / run.name
-    log_file = args.work_dir / f"{run.name}.log"
-    attempts_file = args.work_dir / f"{run.name}.attempts.json"
-    attempts = json.loads(attempts_file.read_text()) if attempts_file.exists() else []
-    if not (run_dir / "all_results.json").exists():  # else it finished before its result was recorded
-        cmd = command(run, run_dir, extra)
-        print(f"start {run.name} (log: {log_file})", flush=True)
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
-        start = time.perf_counter()
-        with open(log_file, "a") as log:
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT).returncode
-        attempts.append(round(time.perf_counter() - start, 1))
-        attempts_file.write_text(json.dumps(attempts) + "\n")
-        if code != 0:
-            print(f"FAILED {run.name} (exit {code}): see {log_file}", flush=True)
-            return None
-    scores = json.loads((run_dir / "all_results.json").read_text())
-    config = AutoConfig.from_pretrained(run_dir)  # the real vocabulary: that of the tokenizer trained on the task
-    result = dict(
-        kind=run.kind,
-        task=run.task,
-        model=run.model,
-        seed=run.seed,
-        wall_seconds=sum(attempts),
-        attempts=len(attempts),  # > 1: resumed, and train_seconds counts the last attempt only
-        params=num_params(config, seq2seq=run.script == "run_translation.py"),
-        fingerprint=fingerprint,
-        command=" ".join(command(run, run_dir, extra, fresh=True)[1:]).replace(str(ROOT) + "/", ""),
-        **result_scores(run, scores),
-    )
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    result_file.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"done {run.name}: {result['score']:.4f} in {sum(attempts) / 60:.1f} min", flush=True)
-    return result
-
-
-def result_scores(run: Run, scores: dict) -> dict:
-    """The run's main score (best epoch, as kept) and the last epoch's, plus everything run_glue reported."""
-    if run.script == "run_translation.py":
-        keep = ("test_bleu", "test_chrf", "eval_bleu", "eval_chrf", "test_bleu_signature", "test_chrf_signature")
-        return dict(
-            score=scores["test_bleu"],
-            steps=scores["steps"],
-            train_seconds=scores["train_seconds"],
-            **{key: scores[key] for key in keep},
-        )
-    main = MAIN_SCORE.get(run.task, ("accuracy",))  # a task of run_glue's own (negation_scope): accuracy
-    last = scores["history"][-1]
-    return dict(
-        score=_mean(scores[f"eval_{m}"] for m in main),
-        last_epoch_score=_mean(last[f"eval_{m}"] for m in main),
-        metrics={key: value for key, value in scores.items() if key.startswith("eval_") and key != "eval_samples"},
-        best_epoch=scores["best_epoch"],
-        epochs=scores["epochs"],
-        steps=scores["steps"],
-        train_seconds=scores["train_seconds"],
-    )
-
-
-def _mean(values) -> float:
-    """Mean of metrics; run_glue writes NaN (a constant prediction's correlation) as null."""
-    return statistics.mean(math.nan if v is None else v for v in values)
-
-
 # --- the width-penalty sweep: accuracy against mean width against inference time ------------------
-
-
-def dev_batches(run_dir: Path, glue_dir: Path, task: str) -> list[dict]:
-    """The task's dev set, tokenized by the run's tokenizer at the task's max length, as padded batches."""
-    data = load_classification_data(task, str(glue_dir))
-    split = data.splits[data.eval_splits[0]]
-    max_length = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())["max_length"]
-    texts = [split[column] for column in data.text_columns]
-    return encode_batches(AutoTokenizer.from_pretrained(run_dir), texts, max_length)
 
 
 @torch.inference_mode()
@@ -535,15 +346,6 @@ def plot_sweep(results: list[dict], path: Path) -> None:
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def mean_std(values: list[float], scale: float = 1.0) -> str:
-    if not values:
-        return "-"
-    mean = statistics.mean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.1f} (1)"
-    return f"{mean:.1f} ± {statistics.stdev(values) * scale:.1f} ({len(values)})"
-
-
 def learning_rate_note(results: list[dict]) -> str:
     """Which models ran at a learning rate other than their task config's (``--model_learning_rates``)."""
     rates = {}
@@ -553,23 +355,6 @@ def learning_rate_note(results: list[dict]) -> str:
             rates.setdefault(r["model"], set()).add(tokens[tokens.index("--learning_rate") + 1])
     others = "; ".join(f"{model} {', '.join(sorted(lrs))}" for model, lrs in sorted(rates.items()))
     return "Learning rate: the task config's" + (f", except {others} (--model_learning_rates)." if others else ".")
-
-
-@functools.cache
-def majority_class_score(glue_dir: Path, task: str) -> float:
-    """The task's main dev score of a model that ignores its input and always answers the train set's
-    majority class (STS-B: a constant, whose correlation is undefined, counted as 0). Cached: the
-    tables are rebuilt after every run, the data does not change.
-
-    From scratch the small tasks learn little, so this is the line a score has to clear to mean anything.
-    """
-    data = load_classification_data(task, str(glue_dir))
-    if data.is_regression:
-        return 0.0
-    references = data.splits[data.eval_splits[0]]["label"]
-    majority = statistics.mode(data.splits["train"]["label"])
-    metrics = glue_metrics(data.metric, [majority] * len(references), references)
-    return statistics.mean(metrics[name] for name in MAIN_SCORE[task])
 
 
 def glue_markdown(
@@ -606,22 +391,6 @@ def glue_markdown(
     lines += score_rows(by, params, models, tasks, "last_epoch_score")[0]
     lines += ["", *glue_targets(by, averages, len(tasks))]
     return "\n".join(lines)
-
-
-def score_rows(by: dict, params: dict[str, int], models: list[str], tasks: list[str], key: str):
-    """Table rows of ``key`` (x100, mean ± std over seeds) per model and task, and each model's average
-    over the tasks' means (None where a task has no run)."""
-    rows, averages = [], {}
-    for model in models:
-        cells, means = [], []
-        for task in tasks:
-            scores = [r[key] for r in by.get((task, model), [])]
-            cells.append(mean_std(scores, 100))
-            means.append(statistics.mean(scores) if scores else None)
-        averages[model] = statistics.mean(means) if None not in means and means else None
-        average = "-" if averages[model] is None else f"{100 * averages[model]:.1f}"
-        rows.append(f"| {model} | {params[model] / 1e6:.2f}M | " + " | ".join(cells) + f" | {average} |")
-    return rows, averages
 
 
 def glue_targets(by: dict, averages: dict, num_tasks: int) -> list[str]:
@@ -740,14 +509,9 @@ def main(argv=None) -> int:
         check_params(mt_params, "dynconv")
 
     runs = plan_runs(args, config_dir)
-    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
-    failed = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(execute, run, args, threads): run for run in runs}
-        for future in as_completed(futures):  # the tables follow every run that ends
-            if future.result() is None:
-                failed.append(futures[future].name)
-            write_tables(args, params, mt_params)
+    threads = threads_per_job(args.jobs)
+    calls = {run.name: functools.partial(execute, run, args, threads) for run in runs}
+    failed = run_pool(calls, args.jobs, after_each=lambda: write_tables(args, params, mt_params))
 
     sweep = [
         json.loads(path.read_text())
@@ -758,13 +522,7 @@ def main(argv=None) -> int:
         (args.output_dir / "sweep.json").write_text(json.dumps(sweep, indent=2) + "\n")
         plot_sweep(sweep, args.output_dir / "sweep.png")
     print(write_tables(args, params, mt_params))
-    if failed:
-        print(
-            f"benchmark_quality.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return report_failures("benchmark_quality.py", failed, args.work_dir)
 
 
 if __name__ == "__main__":

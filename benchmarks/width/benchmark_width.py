@@ -24,16 +24,16 @@ test sources decoded greedily in batches of 32 (both as many tokens as the train
 and the issue's targets are rebuilt from the records. Finished runs are skipped by fingerprint;
 unfinished ones resume from their last epoch.
 
-    python scripts/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
-    python scripts/benchmark_width.py --tasks multi30k --seeds 1
-    python scripts/benchmark_width.py --tasks negation_scope --settings budget-k31-25 budget-k127-10 --freeze
-    python scripts/benchmark_width.py --tasks multi30k --seeds 1 --settings budget-k31-25 budget-k127-10 --freeze
-    python scripts/benchmark_width.py --tasks negation_scope --settings budget-k127-10 --seeds 1 --export_extents
+    python benchmarks/width/benchmark_width.py --tasks negation_scope --seeds 1 2 3 --jobs 2
+    python benchmarks/width/benchmark_width.py --tasks multi30k --seeds 1
+    python benchmarks/width/benchmark_width.py --tasks negation_scope --settings budget-k31-25 budget-k127-10 --freeze
+    python benchmarks/width/benchmark_width.py --tasks multi30k --seeds 1 --settings budget-k31-25 budget-k127-10 --freeze
+    python benchmarks/width/benchmark_width.py --tasks negation_scope --settings budget-k127-10 --seeds 1 --export_extents
 
 ``--freeze`` (issue 33) freezes each trained budget model on disk to fixed per-head windows
 (``freeze_widths``, the 0.99 quantile of its extents on training text), scores it (negation_scope dev
 accuracy, Multi30k test BLEU) and times it beside its adaptive parent and fixed models in one process; ``--export_extents`` keeps a sample of the
-extents a model learned, for ``benchmark_ops.py --trim_extents``.
+extents a model learned, for ``benchmarks/benchmark_ops.py --trim_extents``.
 """
 
 import argparse
@@ -45,7 +45,6 @@ import os
 import statistics
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -54,16 +53,14 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoModelForSequence
 
 import dynconv_nlp  # noqa: F401  registers "dynconv" with the Auto classes
 from dynconv_nlp.analysis import collect_extents, conv_kernel_sizes, encode_batches, mean_width_fractions
-from dynconv_nlp.data.classification import load_classification_data
-from dynconv_nlp.benchmarking import interleaved_medians
+from dynconv_nlp.benchmarking.extents import side_maxima
+from dynconv_nlp.benchmarking.runs import NOT_BUDGET, ROOT, Run, execute, report_failures, run_pool, threads_per_job
+from dynconv_nlp.benchmarking.tables import dev_batches, mean_std
+from dynconv_nlp.benchmarking.timing import interleaved_medians
 from dynconv_nlp.cli import ArgumentParser, exit_on_expected_errors
+from dynconv_nlp.data.classification import load_classification_data
 from dynconv_nlp.errors import UsageError
 
-# The run machinery (plan, resume, fingerprints) is the quality study's.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_quality import NOT_BUDGET, Run, dev_batches, execute, mean_std  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 TASKS = {
     "negation_scope": ("run_glue.py", "configs/glue/negation_scope.yaml", "configs/models/tiny.json"),
     "multi30k": ("run_translation.py", "configs/translation/multi30k_de_en.yaml", "configs/models/small_mt.json"),
@@ -288,7 +285,7 @@ def export_extents(args, run: Run) -> Path | None:
     lengths = batches[0]["attention_mask"].sum(1).tolist()
     layers = []
     for layer_extents, kernel_size in zip(extents, conv_kernel_sizes(model.config)):
-        maxima = torch.tensor([kernel_size // 2, kernel_size - 1 - kernel_size // 2]).clamp_min(1)
+        maxima = torch.tensor(side_maxima(kernel_size, causal=False)).clamp_min(1)
         shares = (layer_extents / maxima).round(decimals=3)
         layers.append([sentence.tolist() for sentence in shares.split(lengths)])
     record = dict(run=run.name, kernel_sizes=conv_kernel_sizes(model.config), causal=False,
@@ -577,20 +574,11 @@ def main(argv=None) -> int:
         written = [path for run in runs if run.model.startswith("budget") and (path := export_extents(args, run))]
         print("\n".join(map(str, written)) or "no trained budget model on disk: nothing written")
         return 0
-    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.jobs)
-    failed = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(execute_and_time, run, args, threads): run for run in runs}
-        for future in as_completed(futures):
-            if future.result() is None:
-                failed.append(futures[future].name)
-            write_tables(args)
+    threads = threads_per_job(args.jobs, args.threads)
+    calls = {run.name: functools.partial(execute_and_time, run, args, threads) for run in runs}
+    failed = run_pool(calls, args.jobs, after_each=lambda: write_tables(args))
     print(write_tables(args))
-    if failed:
-        print(f"benchmark_width.py: error: {len(failed)} runs failed ({', '.join(failed)}); see their logs in {args.work_dir}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return report_failures("benchmark_width.py", failed, args.work_dir)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ BACKENDS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] =
 SKIPS_INACTIVE_TAPS = frozenset({"triton"})
 
 # Below this kernel size the band matrices are mostly padding and the shifted adds win
-# (measured with scripts/benchmark_ops.py on a 2-core CPU).
+# (measured with benchmarks/benchmark_ops.py on a 2-core CPU).
 _BAND_MIN_KERNEL_SIZE = 8
 
 

@@ -1,27 +1,17 @@
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
-from dynconv_testing import sentences, teacher_config
+from dynconv_testing import import_script, sentences, teacher_config
 from transformers import AutoModel
 
 from dynconv_nlp.data.tokenizer import train_tokenizer
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 @pytest.fixture
 def load_script():
-    """Import scripts/NAME.py as a module, so its main() can be called in-process."""
-
-    def load(name: str):
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    return load
+    """Import scripts/NAME.py or benchmarks/**/NAME.py as a module, so its main() can be called in-process."""
+    return import_script
 
 
 # A GLUE download in miniature, in the original TSV layouts (SST-2's and RTE's headers, MRPC's byte-order mark,

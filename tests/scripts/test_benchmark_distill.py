@@ -1,4 +1,4 @@
-"""scripts/benchmark_distill.py: the plan, a tiny end-to-end study (distil, then fine-tune), timing and targets."""
+"""benchmarks/distill/benchmark_distill.py: the plan, a tiny end-to-end study (distil, then fine-tune), timing and targets."""
 
 import json
 import shutil

@@ -5,6 +5,9 @@ import pytest
 import yaml
 from transformers import BertConfig
 
+from dynconv_nlp.benchmarking.runs import GLUE_TASKS, NOT_BUDGET, Run, command, result_scores
+from dynconv_nlp.benchmarking.tables import majority_class_score
+from dynconv_nlp.benchmarking.params import config_parameters
 from dynconv_nlp.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +25,7 @@ def quality(load_script):
 
 def test_the_four_encoders_have_matched_sizes(quality):
     configs = quality.encoder_configs(ROOT / "configs/models/small.json", vocab_size=8000, max_length=128)
-    counts = {name: quality.num_params(config) for name, config in configs.items()}
+    counts = {name: config_parameters(config) for name, config in configs.items()}
     assert set(counts) == {"adaptive", "fixed", "light", "transformer"}
     for name, count in counts.items():
         assert abs(count - counts["adaptive"]) / counts["adaptive"] <= 0.05, (name, counts)
@@ -33,7 +36,7 @@ def test_the_four_encoders_have_matched_sizes(quality):
     assert (bert.hidden_size, bert.num_hidden_layers, bert.num_attention_heads) == (256, 6, 4)
     # The feed-forward size is the one free knob; it is the closest match among multiples of 16.
     closer = [
-        abs(quality.num_params(quality.bert_like(configs["adaptive"], size, 128)) - counts["adaptive"])
+        abs(config_parameters(quality.bert_like(configs["adaptive"], size, 128)) - counts["adaptive"])
         for size in (bert.intermediate_size - 16, bert.intermediate_size + 16)
     ]
     assert abs(counts["transformer"] - counts["adaptive"]) <= min(closer)
@@ -51,7 +54,7 @@ def test_the_translation_models_have_matched_sizes(quality, tmp_path):
     neighbours = []
     for size in (marian["encoder_ffn_dim"] - 16, marian["encoder_ffn_dim"] + 16):
         configs["transformer"].encoder_ffn_dim = configs["transformer"].decoder_ffn_dim = size
-        neighbours.append(abs(quality.num_params(configs["transformer"], seq2seq=True) - counts["dynconv"]))
+        neighbours.append(abs(config_parameters(configs["transformer"], seq2seq=True) - counts["dynconv"]))
     assert abs(counts["transformer"] - counts["dynconv"]) <= min(neighbours)
 
 
@@ -72,10 +75,10 @@ def test_every_model_gets_the_same_budget(quality, load_script, tmp_path, tiny_g
         original = yaml.safe_load((ROOT / f"configs/glue/{task}.yaml").read_text())
         assert settings["num_train_epochs"] == epochs
         # The task's budget, without its model, outputs, predictions or plots (BERT can't plot widths).
-        assert settings == {k: v for k, v in original.items() if k not in quality.NOT_BUDGET} | {
+        assert settings == {k: v for k, v in original.items() if k not in NOT_BUDGET} | {
             "num_train_epochs": epochs
         }
-        commands = {run.model: quality.command(run, tmp_path / run.name, []) for run in runs if run.task == task}
+        commands = {run.model: command(run, tmp_path / run.name, []) for run in runs if run.task == task}
         for model, cmd in commands.items():
             parsed = run_glue.parse_args(cmd[2:])
             assert parsed.num_train_epochs == epochs and not parsed.plot_widths and not parsed.do_predict
@@ -87,7 +90,7 @@ def test_every_model_gets_the_same_budget(quality, load_script, tmp_path, tiny_g
         assert len(stripped) == 1  # only the model, its learning rate, seed and folder differ
     data = run_glue.load_classification_data("rte", str(tiny_glue_dir))
     for run in runs[:4]:  # every model's config loads in run_glue, BERT's included
-        assert run_glue.config_for_task(run_glue.parse_args(quality.command(run, tmp_path / run.name, [])[2:]), data)
+        assert run_glue.config_for_task(run_glue.parse_args(command(run, tmp_path / run.name, [])[2:]), data)
 
 
 def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_so(quality, tmp_path, tiny_glue_dir):
@@ -99,7 +102,7 @@ def test_a_learning_rate_of_its_own_changes_the_fingerprint_and_the_table_says_s
     # Runs at their config's rate keep the fingerprint they had before there were per-model rates.
     assert default["light"].budget == [] and default["light"].fingerprint([]) == same["light"].fingerprint([])
     results = [
-        dict(_glue_result("rte", r.model, 1, 0.5, 0.5), command=" ".join(quality.command(r, tmp_path, [])))
+        dict(_glue_result("rte", r.model, 1, 0.5, 0.5), command=" ".join(command(r, tmp_path, [])))
         for r in default.values()
     ]
     assert "Learning rate: the task config's, except transformer 0.0001" in quality.glue_markdown(
@@ -120,16 +123,16 @@ def _without(cmd: list[str], *options: str) -> list[str]:
 
 
 def test_an_interrupted_run_resumes_and_a_run_without_checkpoint_restarts(quality, tmp_path):
-    run = quality.Run("glue", "rte", "light", 1, "run_glue.py", ROOT / "configs/glue/rte.yaml")
+    run = Run("glue", "rte", "light", 1, "run_glue.py", ROOT / "configs/glue/rte.yaml")
     run_dir = tmp_path / run.name
-    assert "--resume_from_checkpoint" not in quality.command(run, run_dir, [])
+    assert "--resume_from_checkpoint" not in command(run, run_dir, [])
     run_dir.mkdir()
-    assert "--overwrite_output_dir" in quality.command(run, run_dir, [])
+    assert "--overwrite_output_dir" in command(run, run_dir, [])
     (run_dir / "step_7").mkdir()  # saved when a signal stopped it
-    cmd = quality.command(run, run_dir, [])
+    cmd = command(run, run_dir, [])
     assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
     (run_dir / "epoch_1").mkdir()
-    cmd = quality.command(run, run_dir, [])
+    cmd = command(run, run_dir, [])
     assert cmd[cmd.index("--resume_from_checkpoint") + 1] == "latest"
     assert "--overwrite_output_dir" not in cmd
 
@@ -141,7 +144,7 @@ def test_translation_runs_keep_their_hypotheses_in_their_own_folder(quality, tmp
         ("run_translation.py", "dynconv"),
         ("run_translation.py", "transformer"),
     ]
-    cmd = quality.command(runs[1], tmp_path / runs[1].name, [])
+    cmd = command(runs[1], tmp_path / runs[1].name, [])
     assert cmd[cmd.index("--config_name") + 1] == str(tmp_path / "mt-transformer.json")
     assert cmd[cmd.index("--predict_file") + 1] == str(tmp_path / runs[1].name / "test.hyp")
 
@@ -175,7 +178,7 @@ def test_tables_average_over_seeds_and_check_the_targets(quality):
 
 
 def test_the_majority_class_scores_of_a_tiny_glue(quality, tiny_glue_dir):
-    scores = {task: quality.majority_class_score(tiny_glue_dir, task) for task in quality.GLUE_TASKS}
+    scores = {task: majority_class_score(tiny_glue_dir, task) for task in GLUE_TASKS}
     # Train majorities: SST-2 1 (dev 3 of 4), RTE entailment (dev 1 of 3), MRPC 1 (dev 3 of 4, F1 6/7);
     # a constant has no correlation with CoLA's labels, nor (counted as 0) with STS-B's scores.
     assert scores == pytest.approx(dict(sst2=3 / 4, rte=1 / 3, mrpc=(3 / 4 + 6 / 7) / 2, cola=0.0, stsb=0.0))
@@ -183,7 +186,7 @@ def test_the_majority_class_scores_of_a_tiny_glue(quality, tiny_glue_dir):
 
 @needs_glue
 def test_the_majority_class_row_scores_a_model_that_ignores_its_input(quality):
-    scores = {task: quality.majority_class_score(GLUE_DIR, task) for task in ["sst2", "cola", "mrpc", "stsb", "rte"]}
+    scores = {task: majority_class_score(GLUE_DIR, task) for task in ["sst2", "cola", "mrpc", "stsb", "rte"]}
     # SST-2 train is 56% positive and dev 444 / 872 positive; MRPC dev is 68.4% paraphrases (F1 0.812);
     # a constant answer has no correlation with CoLA's labels or STS-B's scores.
     assert scores["sst2"] == pytest.approx(444 / 872)
@@ -265,10 +268,10 @@ def test_real_runs_record_results_and_are_skipped_when_done(quality, tmp_path, c
 
 
 def test_a_missing_correlation_is_nan_not_a_crash(quality):
-    run = quality.Run("glue", "stsb", "fixed", 1, "run_glue.py", ROOT / "configs/glue/stsb.yaml")
+    run = Run("glue", "stsb", "fixed", 1, "run_glue.py", ROOT / "configs/glue/stsb.yaml")
     scores = dict(eval_pearson=None, eval_spearmanr=None, best_epoch=0, epochs=1, steps=3, train_seconds=1.0)
     scores["history"] = [dict(eval_pearson=None, eval_spearmanr=None)]
-    result = quality.result_scores(run, scores)
+    result = result_scores(run, scores)
     assert result["score"] != result["score"]  # NaN
     text = quality.glue_markdown(
         [dict(kind="glue", task="stsb", model="fixed", seed=1, **result)],
@@ -309,7 +312,7 @@ def test_a_finished_run_is_recorded_without_training_again(quality, tmp_path, mo
     scores = dict(eval_accuracy=0.6, best_epoch=1, epochs=2, steps=8, train_seconds=3.0, history=history)
     (run_dir / "all_results.json").write_text(json.dumps(scores))
     (tmp_path / "work" / f"{run.name}.attempts.json").write_text("[100.0, 20.5]")
-    monkeypatch.setattr(quality.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("dynconv_nlp.benchmarking.runs.subprocess.run", lambda *a, **k: pytest.fail("trained again"))
     result = quality.execute(run, args, threads=1)
     assert (result["score"], result["last_epoch_score"], result["wall_seconds"], result["attempts"]) == (
         0.6,

@@ -1,4 +1,4 @@
-"""scripts/benchmark_width.py: the settings, the plan, the Pareto target and a tiny end-to-end study."""
+"""benchmarks/width/benchmark_width.py: the settings, the plan, the Pareto target and a tiny end-to-end study."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""scripts/collect_results.py: per-run metrics, mean and spread, one-line errors."""
+"""benchmarks/negation_scope/collect_results.py: per-run metrics, mean and spread, one-line errors."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""scripts/gpu_check.py as far as a CPU allows: its exit without CUDA, its checks (on CPU tensors, for
+"""benchmarks/gpu_check.py as far as a CPU allows: its exit without CUDA, its checks (on CPU tensors, for
 the backends that run here), that a wrong backend fails them, its result files and its targets."""
 
 import json
@@ -10,17 +10,17 @@ import pytest
 import torch
 
 import dynconv_nlp as dc
+from dynconv_testing import import_script
 from dynconv_nlp.ops import dispatch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import gpu_check  # noqa: E402
+gpu_check = import_script("gpu_check")
 
 ENVIRONMENT = {"device": "test", "cuda": None, "torch": torch.__version__, "triton": "-", "date": "2026-12-02"}
 
 
 def test_without_cuda_it_says_so_in_one_line_and_exits_0(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check.py"), "--output_dir", str(tmp_path / "out")],
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_check.py"), "--output_dir", str(tmp_path / "out")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines() == [gpu_check.NO_CUDA]
@@ -124,7 +124,7 @@ def test_benchmark_targets_say_met_and_missed():
 
 def test_make_gpu_check_runs_the_script():
     make = subprocess.run(["make", "-n", "gpu-check"], capture_output=True, text=True, cwd=ROOT)
-    assert make.returncode == 0 and "scripts/gpu_check.py" in make.stdout
+    assert make.returncode == 0 and "benchmarks/gpu_check.py" in make.stdout
 
 
 def test_the_bf16_training_check_runs_run_glue_through_accelerate(tmp_path):
@@ -139,8 +139,6 @@ def test_the_bf16_training_check_runs_run_glue_through_accelerate(tmp_path):
 
 
 def test_benchmarks_are_gathered_with_their_targets_and_mismatches(monkeypatch, tmp_path):
-    import benchmark_ops
-
     runs = []
 
     def fake_benchmark_ops(argv):  # what benchmark_ops.py writes, without the GPU
@@ -153,9 +151,9 @@ def test_benchmarks_are_gathered_with_their_targets_and_mismatches(monkeypatch, 
                 {"backend": "unfold", "C": C, "T": 2048, "K": 31, "forward_ms": 4.0, "forward_backward_ms": 8.0,
                  "floor_ms": 0.8, "error": "output differs from naive by 0.1" if C == 1024 else None}]
         (out / "results.json").write_text(json.dumps({"rows": rows}))
-        return 0
+        return None
 
-    monkeypatch.setattr(benchmark_ops, "main", fake_benchmark_ops)
+    monkeypatch.setattr(gpu_check, "benchmark_ops", fake_benchmark_ops)
     monkeypatch.setattr(gpu_check, "benchmark_skipping", lambda device: [
         {"K": 127, "T": 2048, "B": 8, "C": 512, "H": 8, "mean_width": 0.25, "zero_taps": 0.7, "full_ms": 3.0,
          "ms": 1.5, "speedup": 2.0}])
