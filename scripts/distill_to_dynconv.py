@@ -61,7 +61,7 @@ DISTILLATION = Recipe(learning_rate=3e-4, warmup_ratio=0.06, name="distillation"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_text_options(parser)
-    groups = add_training_options(parser)
+    groups = add_training_options(parser, DISTILLATION)
     groups.model.add_argument("--teacher_name_or_path", required=True,
                               help="a BERT, RoBERTa or ELECTRA(-discriminator) encoder: a folder or Hub id")
     groups.model.add_argument("--keep_attention_layers", type=int, nargs="+", default=None, metavar="LAYER",

@@ -51,7 +51,7 @@ FROM_SCRATCH = Recipe(learning_rate=5e-4, warmup_ratio=0.06)
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     add_text_options(parser)
-    groups = add_training_options(parser)
+    groups = add_training_options(parser, FROM_SCRATCH)
     groups.model.add_argument("--tokenizer_type", choices=KINDS, default="wordpiece")
     groups.model.add_argument("--vocab_size", type=int, default=8000, help="size of a tokenizer trained on the texts")
     groups.training.add_argument("--mlm_probability", type=float, default=0.15)

@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument("--max_eval_samples", type=int)
     data.add_argument("--max_predict_samples", type=int)
 
-    groups = add_training_options(parser)
+    groups = add_training_options(parser, FROM_SCRATCH)
     groups.model.add_argument("--tokenizer_type", choices=("bpe", "unigram"), default="bpe")
     groups.model.add_argument("--vocab_size", type=int, default=8000, help="size of the joint source+target tokenizer")
     groups.training.add_argument("--max_tokens", type=int, help="batches of at most this many tokens (as fairseq); else by size")

@@ -55,7 +55,7 @@ class OptionGroups:
     outputs: argparse._ArgumentGroup
 
 
-def add_training_options(parser: argparse.ArgumentParser) -> OptionGroups:
+def add_training_options(parser: argparse.ArgumentParser, scratch: Recipe = FROM_SCRATCH) -> OptionGroups:
     """Add the options every training script has; the script sets its own defaults with ``set_defaults``."""
     model = parser.add_argument_group("model and tokenizer")
     model.add_argument("--model_name_or_path", help="a checkpoint to fine-tune (folder or Hub id)")
@@ -71,7 +71,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> OptionGroups:
     training.add_argument("--per_device_train_batch_size", type=int, default=32)
     training.add_argument("--per_device_eval_batch_size", type=int, default=64)
     training.add_argument("--learning_rate", type=float,
-                          help=f"default: {FROM_SCRATCH.learning_rate:g} for a new model (--config_name), "
+                          help=f"default: {scratch.learning_rate:g} for a new model (--config_name), "
                                f"{FINE_TUNING.learning_rate:g} for a checkpoint (--model_name_or_path)")
     training.add_argument("--weight_decay", type=float, default=0.0)
     training.add_argument("--adam_beta1", type=float, default=0.9)
@@ -82,7 +82,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> OptionGroups:
     training.add_argument("--lr_scheduler_type", choices=SCHEDULES, default="linear")
     training.add_argument("--num_warmup_steps", type=int, help="optimizer steps of linear warm-up (as given, whatever the run's length)")
     training.add_argument("--warmup_ratio", type=float,
-                          help=f"warm-up as a share of the run's optimizer steps; default: {FROM_SCRATCH.warmup_ratio:g} "
+                          help=f"warm-up as a share of the run's optimizer steps; default: {scratch.warmup_ratio:g} "
                                f"for a new model, {FINE_TUNING.warmup_ratio:g} for a checkpoint")
     training.add_argument("--max_grad_norm", type=float, default=1.0, help="0 turns clipping off")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), help="default: accelerate's config")

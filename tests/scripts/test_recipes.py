@@ -132,3 +132,15 @@ def test_fine_tuning_settings_on_a_new_model_stay_near_the_majority_class(load_s
     """What the defaults were before: transformers' fine-tuning rate on random weights learns next to nothing."""
     results, _ = _train_on_topics(load_script, tmp_path, topic_files, "--learning_rate", "5e-5", "--warmup_ratio", "0")
     assert results["eval_accuracy"] < 0.5
+
+
+@pytest.mark.parametrize(("script", "recipe"), [("run_glue", "FROM_SCRATCH"), ("run_translation", "FROM_SCRATCH"),
+                                                ("run_mlm", "FROM_SCRATCH"), ("distill_to_dynconv", "DISTILLATION")])
+def test_each_script_s_help_gives_the_recipe_it_applies(load_script, capsys, script, recipe):
+    module = load_script(script)
+    applied = getattr(module, recipe, FROM_SCRATCH)  # run_glue takes the shared recipe
+    with pytest.raises(SystemExit):
+        module.parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"default: {applied.learning_rate:g} for a new model" in help_text
+    assert f"default: {applied.warmup_ratio:g} for a new model" in help_text
