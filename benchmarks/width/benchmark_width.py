@@ -523,7 +523,7 @@ def frozen_sections(args, recorded: list[dict]) -> list[str]:
             beaten = [f"{name} {statistics.mean(scores):.2f}" for name, scores in sorted(fixed_scores.items())
                       if statistics.mean(scores) > score and statistics.median(r["time_ratio"][name] for r in runs) <= time]
             targets += [
-                f"- {task} {setting} frozen ({len(runs)} seed{"s" if len(runs) > 1 else ""}): within {TARGET_FROZEN_GAP} points of its adaptive "
+                f"- {task} {setting} frozen ({len(runs)} seed{'s' if len(runs) > 1 else ''}): within {TARGET_FROZEN_GAP} points of its adaptive "
                 f"parent: {'met' if drop <= TARGET_FROZEN_GAP else 'NOT met'} ({drop:+.2f} points lost, mean over seeds)",
                 f"- {task} {setting} frozen: as fast as the fixed model with the same taps (at most "
                 f"{TARGET_FROZEN_SLOWER:.2f}x its time): {'met' if speed <= TARGET_FROZEN_SLOWER else 'NOT met'} "
