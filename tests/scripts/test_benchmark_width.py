@@ -132,7 +132,7 @@ def test_freeze_scores_and_times_a_budget_model_beside_its_parent_and_fixed_twin
     assert set(frozen["time_ratio"]) == {"adaptive", "frozen", "same_taps", "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31"}
     report = (out / "results.md").read_text()
     assert "| width-negation_scope-budget-k31-25-seed1 |" in report
-    assert "- negation_scope budget-k31-25 frozen (1 seeds): within 0.3 points of its adaptive parent: " in report
+    assert "- negation_scope budget-k31-25 frozen (1 seed): within 0.3 points of its adaptive parent: " in report
 
 
 def test_freeze_scores_a_translation_model_by_test_bleu_and_times_its_decoding(bench, tmp_path, tokenizer_dir):
@@ -152,7 +152,7 @@ def test_freeze_scores_a_translation_model_by_test_bleu_and_times_its_decoding(b
     assert frozen["metric"] == "test BLEU / 100" and 0 <= frozen["frozen_score"] <= 1 and 0 <= frozen["adaptive_score"] <= 1
     assert len(frozen["frozen_decoder_kernel_sizes"]) == 2 and len(frozen["decoder_head_windows"]) == 2
     assert set(frozen["time_ratio"]) == {"adaptive", "frozen", "same_taps", "fixed-k3", "fixed-k7", "fixed-k15", "fixed-k31"}
-    assert "- multi30k budget-k31-25 frozen (1 seeds): within 0.3 points" in (out / "results.md").read_text()
+    assert "- multi30k budget-k31-25 frozen (1 seed): within 0.3 points" in (out / "results.md").read_text()
 
 
 def test_the_reference_is_the_runs_architecture_with_all_31_taps(bench, tmp_path):
