@@ -564,7 +564,7 @@ def main(argv=None) -> int:
     config_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(args, config_dir)
     if args.freeze:
-        threads = args.threads or len(os.sched_getaffinity(0))
+        threads = threads_per_job(1, args.threads)
         frozen = [freeze_run(args, run, threads) for run in runs if run.model.startswith("budget")]
         if not any(frozen):
             print("no trained budget model on disk: nothing frozen")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models.dynconv.modeling_dynconv import _encoder_width_budget
+from ..models.dynconv.modeling_dynconv import _width_budget
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Distiller(nn.Module):
                 layer.attention_sublayer.requires_grad_(False)
         self.register_buffer("optimizer_steps", torch.zeros((), dtype=torch.long))
         # The student config's width budget holds in distillation as in any training of the model.
-        self.width_budget = _encoder_width_budget(student.config)
+        self.width_budget = _width_budget(student.config, decoder=False)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -577,11 +577,6 @@ def _width_budget(config: DynConvConfig, decoder: bool) -> WidthBudget | None:
     return WidthBudget(budgets, config.width_budget_warmup_steps, config.width_budget_step_size)
 
 
-def _encoder_width_budget(config: DynConvConfig) -> WidthBudget | None:
-    """The encoder heads' :class:`WidthBudget` (and the distiller's), when the config sets ``width_budget``."""
-    return _width_budget(config, decoder=False)
-
-
 def _plus(loss: torch.Tensor | None, width_loss: torch.Tensor | None) -> torch.Tensor | None:
     """The task loss plus the width terms, where there are both."""
     return loss + width_loss if loss is not None and width_loss is not None else loss
@@ -621,7 +616,7 @@ class DynConvForSequenceClassification(DynConvPreTrainedModel):
         self.num_labels = config.num_labels
         self.model = DynConvModel(config)
         self.classifier = DynConvClassificationHead(config)
-        self.width_budget = _encoder_width_budget(config)
+        self.width_budget = _width_budget(config, decoder=False)
         self.post_init()
 
     @can_return_tuple
@@ -682,7 +677,7 @@ class DynConvForTokenClassification(DynConvPreTrainedModel):
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.width_budget = _encoder_width_budget(config)
+        self.width_budget = _width_budget(config, decoder=False)
         self.post_init()
 
     @can_return_tuple
@@ -742,7 +737,7 @@ class DynConvForMaskedLM(DynConvPreTrainedModel):
         super().__init__(config)
         self.model = DynConvModel(config)
         self.lm_head = DynConvLMHead(config)
-        self.width_budget = _encoder_width_budget(config)
+        self.width_budget = _width_budget(config, decoder=False)
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
